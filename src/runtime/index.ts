@@ -1,0 +1,3 @@
+/** onnxruntime-node sessions and batched evaluation. */
+export * from './session.js';
+export * from './evaluate.js';

@@ -1,0 +1,61 @@
+/**
+ * onnxruntime-node sessions over IR graphs: the one compute engine of proact. A Session wraps an
+ * InferenceSession created from serialised ONNX bytes with explicit thread options (the defaults of
+ * onnxruntime oversubscribe small machines), and runs float32 batches.
+ */
+import ort from 'onnxruntime-node';
+import { ProactError } from '../util/errors.js';
+import { writeOnnx, type Graph } from '../graph/index.js';
+
+export interface SessionOptions {
+  /** Threads inside one operator (default 1: proact parallelises across worker threads or batches). */
+  threads?: number;
+  /** Graph optimisation level of onnxruntime (default 'all'). */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export type Feeds = Record<string, { data: Float32Array | BigInt64Array | Int32Array | Uint8Array; dims: readonly number[] }>;
+
+export class Session {
+  private constructor(
+    readonly inner: ort.InferenceSession,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+  ) {}
+
+  /** Creates a session from an IR graph or serialised ONNX bytes. */
+  static async create(model: Graph | Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+    const bytes = model instanceof Uint8Array ? model : writeOnnx(model);
+    let inner: ort.InferenceSession;
+    try {
+      inner = await ort.InferenceSession.create(bytes, {
+        intraOpNumThreads: opts.threads ?? 1,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: opts.optimization ?? 'all',
+        enableCpuMemArena: true,
+      });
+    } catch (e) {
+      const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      throw new ProactError(`onnxruntime rejected the model: ${why}`);
+    }
+    return new Session(inner, inner.inputNames, inner.outputNames);
+  }
+
+  /** Runs the session; returns every output as a Float32Array (or the typed array onnxruntime gives). */
+  async run(feeds: Feeds, outputs?: readonly string[]): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, f] of Object.entries(feeds)) {
+      const type = f.data instanceof Float32Array ? 'float32' : f.data instanceof BigInt64Array ? 'int64' : f.data instanceof Int32Array ? 'int32' : 'uint8';
+      ortFeeds[name] = new ort.Tensor(type, f.data, f.dims);
+    }
+    const res = outputs ? await this.inner.run(ortFeeds, outputs as string[]) : await this.inner.run(ortFeeds);
+    const out: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
+    for (const [k, t] of Object.entries(res)) out[k] = { data: t.data as Float32Array, dims: t.dims };
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.inner.release();
+  }
+}
