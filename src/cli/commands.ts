@@ -1,0 +1,6 @@
+/** Registration of every command module except eval (kept separate so modules can be added independently). */
+import type { Command } from 'commander';
+
+export function registerAll(program: Command): void {
+  void program;
+}

@@ -1,0 +1,74 @@
+/**
+ * Shared CLI plumbing: option parsing with one-line errors, progress bars with ETA on stderr, and
+ * the action wrapper that turns a ProactError into a one-line message and exit code 2.
+ */
+import cliProgress from 'cli-progress';
+import { ProactError } from '../util/errors.js';
+
+/** Parses an integer option value (commander passes strings). */
+export function parseIntOption(flag: string, min = 0): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new ProactError(`${flag} ${v}: expected an integer >= ${min}`);
+    return n;
+  };
+}
+
+export function parseFloatOption(flag: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new ProactError(`${flag} ${v}: expected a number`);
+    return n;
+  };
+}
+
+/** A comma-separated list of numbers, e.g. --ber 1e-7,1e-6. */
+export function parseNumberList(flag: string): (v: string) => number[] {
+  return (v: string) => {
+    const out = v.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+    if (out.length === 0 || out.some((n) => !Number.isFinite(n))) throw new ProactError(`${flag} ${v}: expected comma-separated numbers, e.g. 1e-7,1e-6`);
+    return out;
+  };
+}
+
+export interface Progress {
+  update(done: number, payload?: Record<string, string | number>): void;
+  setTotal(total: number): void;
+  stop(): void;
+}
+
+/** A progress bar with ETA on stderr (only on a terminal, and never with --json on stdout clobbered). */
+export function progressBar(label: string, total: number, extraFormat = ''): Progress {
+  if (!process.stderr.isTTY || process.env.PROACT_NO_PROGRESS) {
+    return { update: () => {}, setTotal: () => {}, stop: () => {} };
+  }
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} [{bar}] {percentage}% {value}/{total} ETA {eta_formatted}${extraFormat ? ' ' + extraFormat : ''}`,
+      stream: process.stderr,
+      hideCursor: true,
+      etaBuffer: 50,
+      fps: 5,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return {
+    update: (done, payload) => bar.update(done, payload),
+    setTotal: (t) => bar.setTotal(t),
+    stop: () => bar.stop(),
+  };
+}
+
+/** Writes a line to stderr (logs, seeds, decisions), keeping stdout for results and --json. */
+export function log(message: string): void {
+  process.stderr.write(message + '\n');
+}
+
+/** Formats a table of rows (arrays of cells) with aligned columns. */
+export function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, k) => Math.max(...cells.map((r) => (r[k] ?? '').length)));
+  const line = (r: string[]) => r.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  ');
+  return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
