@@ -173,3 +173,11 @@ export const ints = (value: number[]): Attr => ({ type: 'ints', value });
 export const int = (value: number): Attr => ({ type: 'int', value });
 export const float = (value: number): Attr => ({ type: 'float', value });
 export const tensorAttr = (value: Tensor): Attr => ({ type: 'tensor', value });
+
+/**
+ * Clipping thresholds are initializers whose name starts with this prefix (e.g.
+ * `proact.threshold.3` for the fourth activation layer): fault campaigns find them by name, so they
+ * are part of the fault surface like weights, and any tool (Netron) shows them.
+ */
+export const THRESHOLD_PREFIX = 'proact.threshold.';
+export const isThresholdName = (name: string): boolean => name.startsWith(THRESHOLD_PREFIX);

@@ -1,0 +1,192 @@
+/** `proact campaign`: statistical fault-injection campaigns over bit error rates; `merge` and `export`. */
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import {
+  DEFAULT_BERS,
+  exportTrialsCsv,
+  mergeStores,
+  openStore,
+  parseShard,
+  runCampaign,
+  summarizeCampaign,
+  type CampaignOptions,
+  type CampaignSummary,
+  type SurfaceKind,
+} from '../campaign/index.js';
+import { ProactError } from '../util/errors.js';
+import { parseFloatOption, parseIntOption, parseNumberList, progressBar, log, table } from './common.js';
+
+interface CampaignCli {
+  model: string;
+  data: string;
+  split: 'test' | 'train';
+  ber: number[];
+  trials: number;
+  precision?: number;
+  confidence: number;
+  format: string;
+  count: string;
+  policy: string;
+  referenceSurface?: boolean;
+  surface: string;
+  bn: string;
+  evalLimit?: number;
+  seed: number;
+  workers: number;
+  threads?: number;
+  batch: number;
+  db: string;
+  resume?: boolean;
+  shard?: string;
+  json?: boolean;
+  csv?: string;
+}
+
+const pct = (v: number) => (v * 100).toFixed(2);
+
+export function summaryTable(s: CampaignSummary): string {
+  const rows = s.perBer.map((b) => [
+    b.ber.toExponential(0),
+    b.accuracy.n,
+    `${pct(b.accuracy.mean)} ± ${Number.isFinite(b.accuracy.ciHalfWidth) ? pct(b.accuracy.ciHalfWidth) : '-'}`,
+    pct(b.accuracy.median),
+    `${pct(b.accuracy.q1)}-${pct(b.accuracy.q3)}`,
+    pct(b.sdc.mean),
+    pct(b.due.mean),
+  ]);
+  const lines = [table(['BER', 'trials', 'accuracy % (95% CI)', 'median', 'IQR', 'SDC %', 'DUE %'], rows)];
+  if (s.campaign.cleanAccuracy !== null) lines.unshift(`clean accuracy ${pct(s.campaign.cleanAccuracy)}%`);
+  if (s.accuracyAuc) lines.push(`AUC over log10(BER): ${s.accuracyAuc.area.toFixed(4)} (normalised ${pct(s.accuracyAuc.normalized)}%)`);
+  return lines.join('\n');
+}
+
+export function registerCampaign(program: Command): void {
+  const cmd = program
+    .command('campaign')
+    .description('fault-injection campaign over bit error rates, stored in SQLite (subcommands: merge, export)')
+    .option('--model <file>', 'ONNX model (plain or hardened)')
+    .option('--data <dir>', "evaluation data (CIFAR dir, MNIST IDX, .npy) or 'mnist'")
+    .option('--split <split>', 'train or test', 'test')
+    .option('--ber <list>', 'comma-separated bit error rates', parseNumberList('--ber'), DEFAULT_BERS)
+    .option('--trials <n>', 'trials per BER (the maximum with --precision)', parseIntOption('--trials', 1), 100)
+    .option('--precision <p>', 'stop a BER once the 95% CI half-width of accuracy is <= p (e.g. 0.01)', parseFloatOption('--precision'))
+    .option('--confidence <c>', 'confidence level of intervals', parseFloatOption('--confidence'), 0.95)
+    .option('--format <f>', 'stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16', 'float32')
+    .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
+    .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf -> 1e31, tiny -> 0)', 'ieee')
+    .option('--reference-surface', 'scalar thresholds are immune, as in the reference toolbox')
+    .option('--surface <kinds>', 'what faults hit: comma-separated weight,bias,threshold', 'weight,bias,threshold')
+    .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
+    .option('--eval-limit <n>', 'evaluate each trial on the first n records only', parseIntOption('--eval-limit', 1))
+    .option('--seed <s>', 'campaign seed (fault plans are a pure function of seed, BER and trial)', parseIntOption('--seed', 0), 0)
+    .option('--workers <w>', 'worker threads (each runs whole trials)', parseIntOption('--workers', 1), 1)
+    .option('--threads <t>', 'onnxruntime intra-op threads per worker', parseIntOption('--threads', 1))
+    .option('--batch <n>', 'batch size', parseIntOption('--batch', 1), 250)
+    .option('--db <file>', 'SQLite results database', 'results.sqlite')
+    .option('--resume', 'continue a campaign already in the database')
+    .option('--shard <i/N>', 'run only shard i of N (merge the databases afterwards)')
+    .option('--json', 'print the summary as JSON')
+    .option('--csv <file>', 'also write the trials as CSV')
+    .action(async (o: CampaignCli) => {
+      if (!o.model) throw new ProactError('campaign: --model <file> is required');
+      if (!o.data) throw new ProactError('campaign: --data <dir> is required');
+      if (o.bn !== 'fold' && o.bn !== 'immune') throw new ProactError(`--bn ${o.bn}: expected fold or immune`);
+      if (o.policy !== 'ieee' && o.policy !== 'reference') throw new ProactError(`--policy ${o.policy}: expected ieee or reference`);
+      const surface = o.surface.split(',').map((s) => s.trim()) as SurfaceKind[];
+      for (const s of surface) if (!['weight', 'bias', 'threshold'].includes(s)) throw new ProactError(`--surface ${o.surface}: unknown kind '${s}' (use weight, bias, threshold)`);
+      const signal = { aborted: false };
+      const onSigint = () => {
+        if (signal.aborted) process.exit(130);
+        signal.aborted = true;
+        log('\ninterrupted: finishing the running trials (Ctrl-C again to quit now); resume with --resume');
+      };
+      process.on('SIGINT', onSigint);
+      let bar: ReturnType<typeof progressBar> | undefined;
+      const opts: CampaignOptions = {
+        model: o.model,
+        data: o.data,
+        split: o.split,
+        bers: o.ber,
+        trials: o.trials,
+        confidence: o.confidence,
+        format: o.format,
+        count: o.count,
+        policy: o.policy,
+        referenceSurface: !!o.referenceSurface,
+        surface,
+        foldBatchNorm: o.bn === 'fold',
+        seed: o.seed,
+        workers: o.workers,
+        batchSize: o.batch,
+        db: o.db,
+        resume: !!o.resume,
+        signal,
+        onStart: (i) => {
+          log(
+            `campaign ${i.campaignId} in ${o.db}: seed ${i.seed}, clean accuracy ${pct(i.cleanAccuracy)}%, ${i.surfaceBits.toLocaleString('en-US')} stored bits, ` +
+              `${i.plannedTrials} trials planned${i.alreadyDone ? `, ${i.alreadyDone} already stored (resumed)` : ''}`,
+          );
+          if (o.precision !== undefined)
+            log(`planning aid (Leveugle et al. 2009): ${i.leveugle} trials per BER give +-${o.precision} at ${o.confidence * 100}% for p = 0.5; sequential stopping usually needs far fewer`);
+          if (!o.json) bar = progressBar('campaign', i.plannedTrials, 'BER {ber} acc {acc}');
+          bar?.update(i.alreadyDone, { ber: '-', acc: '-' });
+        },
+        onTrial: (_r, s) =>
+          bar?.update(s.done, {
+            ber: s.ber.toExponential(0),
+            acc: `${pct(s.berMean)}${Number.isFinite(s.berCiHalfWidth) ? '±' + pct(s.berCiHalfWidth) : ''} (n=${s.berTrials})`,
+          }),
+      };
+      if (o.precision !== undefined) opts.precision = o.precision;
+      if (o.evalLimit !== undefined) opts.evalLimit = o.evalLimit;
+      if (o.threads !== undefined) opts.threads = o.threads;
+      if (o.shard) opts.shard = parseShard(o.shard);
+      try {
+        const r = await runCampaign(opts);
+        bar?.stop();
+        if (o.csv) {
+          const store = openStore(o.db, { readonly: true });
+          try {
+            writeFileSync(o.csv, exportTrialsCsv(store, r.campaignId));
+          } finally {
+            store.close();
+          }
+        }
+        if (o.json) process.stdout.write(JSON.stringify({ campaignId: r.campaignId, db: r.db, seed: r.seed, interrupted: r.interrupted, ...r.summary }) + '\n');
+        else process.stdout.write(summaryTable(r.summary) + '\n');
+        if (r.interrupted) process.exitCode = 130;
+      } finally {
+        bar?.stop();
+        process.off('SIGINT', onSigint);
+      }
+    });
+
+  cmd
+    .command('merge')
+    .description('merge shard databases into one (identical statistics to a single run)')
+    .argument('<inputs...>', 'shard databases')
+    .requiredOption('--out <file>', 'output database')
+    .action((inputs: string[], o: { out: string }) => {
+      const r = mergeStores(inputs, o.out);
+      log(`merged ${inputs.length} databases into ${o.out}: ${r.trialsAdded} trials added, ${r.trialsAlreadyPresent} already present`);
+    });
+
+  cmd
+    .command('export')
+    .description('print the summary (or the trials as CSV) of the campaigns in a database')
+    .argument('<db>', 'results database')
+    .option('--csv', 'print the trials as CSV')
+    .option('--json', 'print the summaries as JSON')
+    .action((db: string, o: { csv?: boolean; json?: boolean }) => {
+      const store = openStore(db, { readonly: true });
+      try {
+        for (const c of store.listCampaigns()) {
+          if (o.csv) process.stdout.write(exportTrialsCsv(store, c.id));
+          else if (o.json) process.stdout.write(JSON.stringify(summarizeCampaign(store, c.id)) + '\n');
+          else process.stdout.write(`campaign ${c.id} (${c.modelPath}, seed ${c.seed}, ${c.status})\n${summaryTable(summarizeCampaign(store, c.id))}\n\n`);
+        }
+      } finally {
+        store.close();
+      }
+    });
+}

@@ -1,0 +1,49 @@
+/**
+ * src/faults: the pure fault-injection core (number formats, bit flips, counter-based random streams,
+ * fault count models, fault plans). No onnxruntime dependency: everything here is plain TypeScript on
+ * typed arrays, fast to test and usable from workers. See docs/faults.md.
+ */
+export {
+  BFLOAT16,
+  FLOAT16,
+  FLOAT32,
+  INT8,
+  INT8_CHANNEL,
+  float32Bits,
+  float32FromBits,
+  parseFormat,
+  quantize,
+  toFormat,
+  type EncodedTensor,
+  type NumberFormat,
+  type StoredWords,
+} from './formats.js';
+export { FLOAT_POLICIES, applyFloatPolicy, parseFloatPolicy, type FloatPolicy } from './policy.js';
+export { PhiloxStream, philox4x32_10, trialStream, type RandomSource } from './prng.js';
+export {
+  checkBer,
+  countModelName,
+  parseCountModel,
+  sampleFlipSites,
+  samplePoisson,
+  type BitSpace,
+  type CountModel,
+  type FlipSite,
+} from './counts.js';
+export {
+  FaultPlanner,
+  PLAN_VERSION,
+  applyPlan,
+  isHittable,
+  makePlan,
+  planFromJSON,
+  planToJSON,
+  surfaceHash,
+  type Fault,
+  type FaultPlan,
+  type PlanOptions,
+  type PlannerOptions,
+  type SurfaceKind,
+  type SurfaceShape,
+  type SurfaceTensor,
+} from './plan.js';
