@@ -11,10 +11,10 @@ import { prepareGraph, readOnnx, type Graph } from '../graph/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
 import { FaultPlanner, parseCountModel, parseFloatPolicy, parseFormat, checkBer, type FloatPolicy } from '../faults/index.js';
 import { Session } from '../runtime/index.js';
-import { makeFaultable, sha256 } from './model.js';
+import { makeFaultable, sha256, type FaultableModel } from './model.js';
 import { TrialPool } from './pool.js';
-import { predictAll, type EvalSet, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
-import { openStore, summarizeCampaign, trialKey, type CampaignSummary, type JsonObject } from './store.js';
+import { predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
+import { openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type ResultStore } from './store.js';
 import { leveugleSampleSize, shouldStop, summarize, DEFAULT_MIN_TRIALS } from './stats.js';
 import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
 
@@ -140,16 +140,30 @@ function keyOptions(o: CampaignOptions, bers: number[], trials: number): JsonObj
   return opts;
 }
 
-export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
-  validate(o);
-  const bers = o.bers ?? DEFAULT_BERS;
-  const trials = o.trials ?? 100;
-  const seed = o.seed ?? 0;
-  const shard = o.shard ?? WHOLE;
-  const batchSize = o.batchSize ?? 250;
-  const workers = o.workers ?? 1;
-  const threads = o.threads ?? (workers >= 2 ? 1 : 2);
+/** Where a campaign's model and evaluation data come from, and how the model is prepared for injection. */
+export interface CampaignInputOptions {
+  model: string;
+  data: string;
+  split?: 'test' | 'train';
+  evalOffset?: number;
+  evalLimit?: number;
+  foldBatchNorm?: boolean;
+  format?: string;
+  surface?: SurfaceKind[];
+}
 
+/** A campaign's model and data, loaded: built the same way by a local run, a queue coordinator and every queue worker. */
+export interface CampaignInputs {
+  /** sha256 of the model file as read (part of the campaign key). */
+  modelHash: string;
+  faultable: FaultableModel;
+  evalSet: EvalSet;
+  /** Identity of the evaluation data: dataset name, record range and a hash of the decoded images (part of the key). */
+  dataId: string;
+}
+
+/** Reads the model file and the evaluation records; the content hashes identify them wherever they are loaded. */
+export function loadCampaignInputs(o: CampaignInputOptions): CampaignInputs {
   let modelBytes: Uint8Array;
   try {
     modelBytes = readFileSync(o.model);
@@ -161,52 +175,144 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const evalOffset = o.evalOffset ?? 0;
   const evalSet = loadEvalSet(ds, evalOffset, o.evalLimit ?? ds.count);
   const faultable = makeFaultable(graph, { format: o.format ?? 'float32', kinds: o.surface ?? ['weight', 'bias', 'threshold'] });
+  const dataId = `${ds.name}:${evalOffset}+${evalSet.count}:${sha256(evalSet.x).slice(0, 16)}`;
+  return { modelHash: sha256(modelBytes), faultable, evalSet, dataId };
+}
 
-  // Clean (golden) run under the campaign's number format, once per campaign.
-  const cleanSession = await Session.create(faultable.bytes, { threads: workers >= 2 ? 2 : threads });
-  const clean = await predictAll(cleanSession, evalSet, batchSize);
-  await cleanSession.release();
-  const cleanAccuracy = clean.correct / evalSet.count;
+/** Clean (golden) run of the model under the campaign's number format. */
+export async function runClean(inputs: CampaignInputs, batchSize: number, threads: number): Promise<ModelOutcome> {
+  const session = await Session.create(inputs.faultable.bytes, { threads });
+  try {
+    return await predictAll(session, inputs.evalSet, batchSize);
+  } finally {
+    await session.release();
+  }
+}
+
+/** A campaign ready to run: options checked, inputs loaded, clean run done, identity (spec) built. */
+export interface PreparedCampaign extends CampaignInputs {
+  bers: number[];
+  trials: number;
+  seed: number;
+  batchSize: number;
+  clean: ModelOutcome;
+  cleanAccuracy: number;
+  spec: CampaignSpec;
+}
+
+/** Validates `o`, loads model and data, runs the clean model once (on `cleanThreads` threads) and builds the spec. */
+export async function prepareCampaign(o: CampaignOptions, cleanThreads: number): Promise<PreparedCampaign> {
+  validate(o);
+  const bers = o.bers ?? DEFAULT_BERS;
+  const trials = o.trials ?? 100;
+  const seed = o.seed ?? 0;
+  const batchSize = o.batchSize ?? 250;
+  const inputs = loadCampaignInputs(o);
+  const clean = await runClean(inputs, batchSize, cleanThreads);
+  const cleanAccuracy = clean.correct / inputs.evalSet.count;
+  const spec: CampaignSpec = {
+    toolVersion: TOOL_VERSION,
+    modelPath: o.model,
+    modelHash: inputs.modelHash,
+    data: inputs.dataId,
+    seed,
+    options: keyOptions(o, bers, trials),
+    cleanAccuracy,
+  };
+  return { ...inputs, bers, trials, seed, batchSize, clean, cleanAccuracy, spec };
+}
+
+/**
+ * Finds or creates the campaign of `prepared` in `store` and marks it running. A campaign that already has
+ * trials continues only with `resume`; a stored clean accuracy must match this run's.
+ */
+export function openCampaign(store: ResultStore, prepared: PreparedCampaign, o: Pick<CampaignOptions, 'db' | 'resume'>): { id: number; created: boolean; done: Set<string> } {
+  const { id, created } = store.findOrCreateCampaign(prepared.spec);
+  const existing = store.countTrials(id);
+  if (!created && existing > 0 && !o.resume)
+    throw new ProactError(`${o.db}: this campaign already has ${existing} stored trials; pass --resume to continue it, or --db another file`);
+  const rec = store.getCampaign(id)!;
+  if (rec.cleanAccuracy !== null && rec.cleanAccuracy !== prepared.cleanAccuracy)
+    throw new ProactError(`${o.db}: stored clean accuracy ${rec.cleanAccuracy} differs from this run's ${prepared.cleanAccuracy}; the runtime or data changed, use another --db`);
+  store.setStatus(id, 'running');
+  return { id, created, done: store.completedTrialKeys(id) };
+}
+
+/** The fault planner of a campaign: plans are a pure function of (seed, BER, trial) and these options. */
+export function campaignPlanner(surface: FaultableModel['surface'], o: Pick<CampaignOptions, 'format' | 'count' | 'policy' | 'referenceSurface'>, seed: number): FaultPlanner {
+  return new FaultPlanner(surface, {
+    seed,
+    format: o.format ?? 'float32',
+    count: o.count ?? 'bernoulli',
+    policy: o.policy ?? 'ieee',
+    referenceSurface: o.referenceSurface ?? false,
+  });
+}
+
+/** What every trial of a campaign shares (model bytes, evaluation set, clean outcome). */
+export function trialContext(inputs: CampaignInputs, clean: ModelOutcome, batchSize: number, threads: number): TrialContext {
+  const n = inputs.evalSet.count;
+  return {
+    bytes: inputs.faultable.bytes,
+    offsets: inputs.faultable.offsets,
+    evalSet: inputs.evalSet,
+    cleanPredictions: clean.predictions,
+    clean: { accuracy: clean.correct / n, due: clean.nonFinite / n },
+    batchSize,
+    threads,
+  };
+}
+
+/**
+ * Runs the trials of one BER as prefixes [0, end) of the trial indices: all `trials` at once, or with
+ * `precision`, waves of `wave` trials until the stopping rule, judged on whole prefixes only (so the set
+ * of trials run never depends on how many processes ran them). `runWave(end)` must return once every
+ * trial below `end` is stored; `accuracies(end)` gives the stored accuracies of trials below `end`.
+ */
+export async function runBerWaves(
+  o: Pick<CampaignOptions, 'precision' | 'confidence' | 'minTrials' | 'wave'>,
+  trials: number,
+  runWave: (end: number) => Promise<void>,
+  accuracies: (end: number) => number[],
+  aborted: () => boolean,
+): Promise<void> {
+  if (o.precision === undefined) {
+    await runWave(trials);
+    return;
+  }
+  const wave = o.wave ?? 10;
+  const minTrials = o.minTrials ?? DEFAULT_MIN_TRIALS;
+  let end = Math.max(minTrials, wave);
+  for (;;) {
+    end = Math.min(end, trials);
+    await runWave(end);
+    if (aborted()) return;
+    const decision = shouldStop(accuracies(end), { precision: o.precision, confidence: o.confidence ?? 0.95, minTrials, maxTrials: trials });
+    if (decision.stop) return;
+    end += wave;
+  }
+}
+
+/** Trials a campaign plans: `trials` per BER (the maximum with sequential stopping), those of `shard` only. */
+export function plannedTrials(bers: readonly number[], trials: number, shard: Shard): number {
+  let planned = 0;
+  for (let b = 0; b < bers.length; b++) for (let t = 0; t < trials; t++) if (trialInShard(b, t, shard)) planned++;
+  return planned;
+}
+
+export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
+  const shard = o.shard ?? WHOLE;
+  const workers = o.workers ?? 1;
+  const threads = o.threads ?? (workers >= 2 ? 1 : 2);
+  const prepared = await prepareCampaign(o, workers >= 2 ? 2 : threads);
+  const { bers, trials, seed, cleanAccuracy } = prepared;
 
   const store = openStore(o.db);
   try {
-    const dataId = `${ds.name}:${evalOffset}+${evalSet.count}:${sha256(evalSet.x).slice(0, 16)}`;
-    const spec = {
-      toolVersion: TOOL_VERSION,
-      modelPath: o.model,
-      modelHash: sha256(modelBytes),
-      data: dataId,
-      seed,
-      options: keyOptions(o, bers, trials),
-      cleanAccuracy,
-    };
-    const { id, created } = store.findOrCreateCampaign(spec);
-    const existing = store.countTrials(id);
-    if (!created && existing > 0 && !o.resume)
-      throw new ProactError(`${o.db}: this campaign already has ${existing} stored trials; pass --resume to continue it, or --db another file`);
-    const rec = store.getCampaign(id)!;
-    if (rec.cleanAccuracy !== null && rec.cleanAccuracy !== cleanAccuracy)
-      throw new ProactError(`${o.db}: stored clean accuracy ${rec.cleanAccuracy} differs from this run's ${cleanAccuracy}; the runtime or data changed, use another --db`);
-    store.setStatus(id, 'running');
-    const done = store.completedTrialKeys(id);
-
-    const planner = new FaultPlanner(faultable.surface, {
-      seed,
-      format: o.format ?? 'float32',
-      count: o.count ?? 'bernoulli',
-      policy: o.policy ?? 'ieee',
-      referenceSurface: o.referenceSurface ?? false,
-    });
-    const context: TrialContext = {
-      bytes: faultable.bytes,
-      offsets: faultable.offsets,
-      evalSet,
-      cleanPredictions: clean.predictions,
-      clean: { accuracy: cleanAccuracy, due: clean.nonFinite / evalSet.count },
-      batchSize,
-      threads,
-    };
-    const planned = bers.reduce((s, _, b) => s + Array.from({ length: trials }, (_, t) => t).filter((t) => trialInShard(b, t, shard)).length, 0);
+    const { id, created, done } = openCampaign(store, prepared, o);
+    const planner = campaignPlanner(prepared.faultable.surface, o, seed);
+    const context = trialContext(prepared, prepared.clean, prepared.batchSize, threads);
+    const planned = plannedTrials(bers, trials, shard);
     o.onStart?.({
       campaignId: id,
       seed,
@@ -226,10 +332,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       for (let b = 0; b < bers.length && !signal.aborted; b++) {
         const ber = bers[b]!;
         const accs = store.trials(id, ber).map((t) => t.accuracy);
-        const runTasks = async (indices: number[]) => {
-          const tasks: TrialTask[] = indices
-            .filter((t) => trialInShard(b, t, shard) && !done.has(trialKey(ber, t)))
-            .map((t) => ({ ber, trial: t, faults: planner.plan(ber, t).faults }));
+        const runWave = async (end: number) => {
+          const tasks: TrialTask[] = [];
+          for (let t = 0; t < end; t++) {
+            if (trialInShard(b, t, shard) && !done.has(trialKey(ber, t))) tasks.push({ ber, trial: t, faults: planner.plan(ber, t).faults });
+          }
           const abortWatch = setInterval(() => signal.aborted && pool.stop(), 100);
           try {
             await pool.run(tasks, (r) => {
@@ -244,22 +351,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
             clearInterval(abortWatch);
           }
         };
-        if (o.precision === undefined) {
-          await runTasks(Array.from({ length: trials }, (_, t) => t));
-        } else {
-          // Waves over trial indices 0.., the stopping rule judged on whole prefixes only.
-          const wave = o.wave ?? 10;
-          let end = Math.max(o.minTrials ?? DEFAULT_MIN_TRIALS, wave);
-          for (;;) {
-            end = Math.min(end, trials);
-            await runTasks(Array.from({ length: end }, (_, t) => t));
-            if (signal.aborted) break;
-            const prefix = store.trials(id, ber).filter((t) => t.trial < end).map((t) => t.accuracy);
-            const decision = shouldStop(prefix, { precision: o.precision, confidence: o.confidence ?? 0.95, minTrials: o.minTrials ?? DEFAULT_MIN_TRIALS, maxTrials: trials });
-            if (decision.stop) break;
-            end += wave;
-          }
-        }
+        const prefix = (end: number) => store.trials(id, ber).filter((t) => t.trial < end).map((t) => t.accuracy);
+        await runBerWaves(o, trials, runWave, prefix, () => signal.aborted);
       }
     } finally {
       await pool.close();

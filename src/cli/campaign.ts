@@ -13,8 +13,10 @@ import {
   type CampaignSummary,
   type SurfaceKind,
 } from '../campaign/index.js';
+import { runQueuedCampaign } from '../queue/index.js';
 import { ProactError } from '../util/errors.js';
 import { parseFloatOption, parseIntOption, parseNumberList, progressBar, log, table } from './common.js';
+import { registerCampaignStatus } from './worker.js';
 
 interface CampaignCli {
   model: string;
@@ -40,6 +42,10 @@ interface CampaignCli {
   shard?: string;
   json?: boolean;
   csv?: string;
+  queue?: string;
+  queuePrefix: string;
+  queueBatch: number;
+  queueTimeout: number;
 }
 
 const pct = (v: number) => (v * 100).toFixed(2);
@@ -63,7 +69,7 @@ export function summaryTable(s: CampaignSummary): string {
 export function registerCampaign(program: Command): void {
   const cmd = program
     .command('campaign')
-    .description('fault-injection campaign over bit error rates, stored in SQLite (subcommands: merge, export)')
+    .description('fault-injection campaign over bit error rates, stored in SQLite (subcommands: merge, export, status)')
     .option('--model <file>', 'ONNX model (plain or hardened)')
     .option('--data <dir>', "evaluation data (CIFAR dir, MNIST IDX, .npy) or 'mnist'")
     .option('--split <split>', 'train or test', 'test')
@@ -87,11 +93,16 @@ export function registerCampaign(program: Command): void {
     .option('--shard <i/N>', 'run only shard i of N (merge the databases afterwards)')
     .option('--json', 'print the summary as JSON')
     .option('--csv <file>', 'also write the trials as CSV')
-    .action(async (o: CampaignCli) => {
+    .option('--queue <redis-url>', 'coordinate the campaign through Redis; `proact worker --queue <redis-url>` processes run the trials (docs/cluster.md)')
+    .option('--queue-prefix <p>', 'Redis key prefix of the queue', 'proact')
+    .option('--queue-batch <n>', 'trials per queue job', parseIntOption('--queue-batch', 1), 5)
+    .option('--queue-timeout <s>', 'stop when no trial finished for s seconds', parseIntOption('--queue-timeout', 1), 1800)
+    .action(async (o: CampaignCli, command: Command) => {
       if (!o.model) throw new ProactError('campaign: --model <file> is required');
       if (!o.data) throw new ProactError('campaign: --data <dir> is required');
       if (o.bn !== 'fold' && o.bn !== 'immune') throw new ProactError(`--bn ${o.bn}: expected fold or immune`);
       if (o.policy !== 'ieee' && o.policy !== 'reference') throw new ProactError(`--policy ${o.policy}: expected ieee or reference`);
+      if (o.queue && command.getOptionValueSource('workers') === 'cli') throw new ProactError('--workers with --queue: the trials run in `proact worker` processes; give them --concurrency instead');
       const surface = o.surface.split(',').map((s) => s.trim()) as SurfaceKind[];
       for (const s of surface) if (!['weight', 'bias', 'threshold'].includes(s)) throw new ProactError(`--surface ${o.surface}: unknown kind '${s}' (use weight, bias, threshold)`);
       const signal = { aborted: false };
@@ -128,8 +139,8 @@ export function registerCampaign(program: Command): void {
           );
           if (o.precision !== undefined)
             log(`planning aid (Leveugle et al. 2009): ${i.leveugle} trials per BER give +-${o.precision} at ${o.confidence * 100}% for p = 0.5; sequential stopping usually needs far fewer`);
-          if (!o.json) bar = progressBar('campaign', i.plannedTrials, 'BER {ber} acc {acc}');
-          bar?.update(i.alreadyDone, { ber: '-', acc: '-' });
+          if (!o.json) bar = progressBar('campaign', i.plannedTrials, `BER {ber} acc {acc}${o.queue ? ' workers {workers}' : ''}`);
+          bar?.update(i.alreadyDone, { ber: '-', acc: '-', workers: '-' });
         },
         onTrial: (_r, s) =>
           bar?.update(s.done, {
@@ -142,7 +153,20 @@ export function registerCampaign(program: Command): void {
       if (o.threads !== undefined) opts.threads = o.threads;
       if (o.shard) opts.shard = parseShard(o.shard);
       try {
-        const r = await runCampaign(opts);
+        const r = o.queue
+          ? await runQueuedCampaign({
+              ...opts,
+              queue: o.queue,
+              queuePrefix: o.queuePrefix,
+              queueBatch: o.queueBatch,
+              idleTimeoutSeconds: o.queueTimeout,
+              onNotice: (m) => log(`queue: ${m}`),
+              onProgress: (p) => {
+                bar?.setTotal(p.planned);
+                bar?.update(p.done, { workers: p.workers });
+              },
+            })
+          : await runCampaign(opts);
         bar?.stop();
         if (o.csv) {
           const store = openStore(o.db, { readonly: true });
@@ -160,6 +184,8 @@ export function registerCampaign(program: Command): void {
         process.off('SIGINT', onSigint);
       }
     });
+
+  registerCampaignStatus(cmd);
 
   cmd
     .command('merge')

@@ -1,0 +1,69 @@
+/**
+ * `npm run bench -- campaign`: seconds per trial of `proact campaign` on resnet20.onnx at BER 1e-5 over
+ * the 10,000 test images, next to torch_ref.py campaign --ber 1e-5 in the same run; the worker x thread
+ * splits on 2 cores; then the time to reach a +-1 point 95% CI at every BER of the default grid.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { median, requireShared, runProactJson, runTorchRef } from './common.js';
+
+interface Summary {
+  perBer: { ber: number; accuracy: { n: number; mean: number; ciHalfWidth: number } }[];
+}
+
+export async function benchCampaign(opts: { runs: number }): Promise<Record<string, unknown>> {
+  const model = requireShared('models/resnet20.onnx');
+  const data = requireShared('data/cifar10-jpeg75');
+  const dir = mkdtempSync(join(tmpdir(), 'proact-bench-'));
+  const trials = Number(process.env.BENCH_TRIALS ?? 6);
+  const splits = (process.env.BENCH_SPLITS ?? '1x2,2x1').split(',').map((s) => s.split('x').map(Number) as [number, number]);
+  const ours: Record<string, number[]> = {};
+  const ref: number[] = [];
+  let refMean = 0;
+  let oursMean = 0;
+  try {
+    for (let k = 0; k < opts.runs; k++) {
+      for (const [w, t] of splits) {
+        const db = join(dir, `c-${k}-${w}x${t}.sqlite`);
+        const t0 = performance.now();
+        const r = runProactJson(['campaign', '--model', model, '--data', data, '--ber', '1e-5', '--trials', String(trials), '--seed', String(100 + k), '--workers', String(w), '--threads', String(t), '--db', db]) as unknown as Summary;
+        const seconds = (performance.now() - t0) / 1000;
+        (ours[`${w}x${t}`] ??= []).push(seconds / trials);
+        oursMean = r.perBer[0]!.accuracy.mean;
+      }
+      const tr = runTorchRef('campaign', ['--model', model, '--ber', '1e-5', '--trials', String(Math.max(2, Math.min(trials, 3))), '--seed', String(k)]);
+      ref.push(tr.seconds_per_trial as number);
+      refMean = tr.mean_accuracy as number;
+    }
+    const best = Object.entries(ours).map(([k, v]) => [k, median(v)] as const).sort((a, b) => a[1] - b[1])[0]!;
+    const out: Record<string, unknown> = {
+      bench: 'campaign',
+      model: 'resnet20.onnx',
+      ber: 1e-5,
+      images: 10000,
+      trialsPerRun: trials,
+      runs: opts.runs,
+      proactSecondsPerTrial: Object.fromEntries(Object.entries(ours).map(([k, v]) => [k, median(v)])),
+      bestSplit: best[0],
+      torchSecondsPerTrial: median(ref),
+      ratio: median(ref) / best[1],
+      proactMeanAccuracy: oursMean,
+      torchMeanAccuracy: refMean,
+      note: 'wall time of the whole command divided by trials (includes model load and the clean pass)',
+    };
+    if (process.env.BENCH_PRECISION !== '0') {
+      // Time to +-1 point (95% CI) at every BER of the default grid, with the best split.
+      const [w, t] = best[0].split('x');
+      const db = join(dir, 'precision.sqlite');
+      const t0 = performance.now();
+      const r = runProactJson(['campaign', '--model', model, '--data', data, '--trials', '100', '--precision', '0.01', '--workers', w!, '--threads', t!, '--db', db]) as unknown as Summary;
+      out.precisionSeconds = (performance.now() - t0) / 1000;
+      out.precisionTrials = r.perBer.map((b) => ({ ber: b.ber, n: b.accuracy.n, mean: b.accuracy.mean, ci: b.accuracy.ciHalfWidth }));
+      out.referenceFixedTrialsSeconds = median(ref) * 100 * 6;
+    }
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
