@@ -10,6 +10,10 @@ type Bench = (opts: { runs: number }) => Promise<Record<string, unknown>>;
 
 const benches: Record<string, () => Promise<Bench>> = {
   eval: async () => (await import('./eval.js')).benchEval,
+  faults: async () => (await import('./faults.js')).benchFaults,
+  campaign: async () => (await import('./campaign.js')).benchCampaign,
+  queue: async () => (await import('./queue.js')).benchQueue,
+  train: async () => (await import('./train.js')).benchTrain,
 };
 
 async function main(): Promise<number> {

@@ -14,7 +14,7 @@ import { Session } from '../runtime/index.js';
 import { makeFaultable, sha256, type FaultableModel } from './model.js';
 import { TrialPool } from './pool.js';
 import { predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
-import { openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type ResultStore } from './store.js';
+import { openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
 import { leveugleSampleSize, shouldStop, summarize, DEFAULT_MIN_TRIALS } from './stats.js';
 import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
 
@@ -160,6 +160,27 @@ export interface CampaignInputs {
   evalSet: EvalSet;
   /** Identity of the evaluation data: dataset name, record range and a hash of the decoded images (part of the key). */
   dataId: string;
+  /**
+   * Report artifacts a hardened model carries in its ONNX metadata (`proact.artifact.<name>`: thresholds,
+   * overhead, hardening log, written by `proact harden`); stored with the campaign so reports can show them.
+   */
+  artifacts: Record<string, JsonValue>;
+}
+
+/** ONNX metadata keys holding report artifacts. */
+export const ARTIFACT_METADATA_PREFIX = 'proact.artifact.';
+
+function metadataArtifacts(g: Graph): Record<string, JsonValue> {
+  const out: Record<string, JsonValue> = {};
+  for (const [key, value] of Object.entries(g.metadata)) {
+    if (!key.startsWith(ARTIFACT_METADATA_PREFIX)) continue;
+    try {
+      out[key.slice(ARTIFACT_METADATA_PREFIX.length)] = JSON.parse(value) as JsonValue;
+    } catch {
+      // A damaged artifact is left out; it never changes results, only what the report can show.
+    }
+  }
+  return out;
 }
 
 /** Reads the model file and the evaluation records; the content hashes identify them wherever they are loaded. */
@@ -176,7 +197,7 @@ export function loadCampaignInputs(o: CampaignInputOptions): CampaignInputs {
   const evalSet = loadEvalSet(ds, evalOffset, o.evalLimit ?? ds.count);
   const faultable = makeFaultable(graph, { format: o.format ?? 'float32', kinds: o.surface ?? ['weight', 'bias', 'threshold'] });
   const dataId = `${ds.name}:${evalOffset}+${evalSet.count}:${sha256(evalSet.x).slice(0, 16)}`;
-  return { modelHash: sha256(modelBytes), faultable, evalSet, dataId };
+  return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph) };
 }
 
 /** Clean (golden) run of the model under the campaign's number format. */
@@ -235,6 +256,7 @@ export function openCampaign(store: ResultStore, prepared: PreparedCampaign, o: 
   if (rec.cleanAccuracy !== null && rec.cleanAccuracy !== prepared.cleanAccuracy)
     throw new ProactError(`${o.db}: stored clean accuracy ${rec.cleanAccuracy} differs from this run's ${prepared.cleanAccuracy}; the runtime or data changed, use another --db`);
   store.setStatus(id, 'running');
+  for (const [name, value] of Object.entries(prepared.artifacts)) store.putArtifact(id, name, value);
   return { id, created, done: store.completedTrialKeys(id) };
 }
 

@@ -1,0 +1,340 @@
+/**
+ * `proact faults show|replay`: the fault plan of one campaign trial, shown or saved as JSON, and a saved
+ * plan replayed on its model (accuracy, SDC, DUE and a hash of the faulty logits).
+ *
+ * `show` builds its planner exactly as the campaign engine does (same graph preparation, surface, seed,
+ * format, count model, policy), so the plan it prints is the one the campaign injects in that trial.
+ * `replay` writes the plan into the serialised model the way a campaign trial does (applyPlanToBytes +
+ * a fresh onnxruntime session), so its logits are the trial's, bit for bit.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { applyPlanToBytes, campaignPlanner, faultSurface, makeFaultable, sha256, type SurfaceKind } from '../campaign/index.js';
+import { openDataset, type Split } from '../data/index.js';
+import { checkBer, planFromJSON, planToJSON, surfaceHash, type FaultPlan, type FloatPolicy, type SurfaceShape } from '../faults/index.js';
+import { prepareGraph, readOnnxFile, type Graph } from '../graph/index.js';
+import { Session, evaluate } from '../runtime/index.js';
+import { ProactError } from '../util/errors.js';
+import { log, parseFloatOption, parseIntOption, table } from './common.js';
+
+const ALL_KINDS: readonly SurfaceKind[] = ['weight', 'bias', 'threshold'];
+
+// ---------------------------------------------------------------- library-level helpers
+
+export interface TrialPlanOptions {
+  /** ONNX model file. */
+  model: string;
+  ber: number;
+  trial: number;
+  /** Campaign seed (default 0, as the campaign). */
+  seed?: number;
+  format?: string;
+  count?: string;
+  policy?: FloatPolicy;
+  referenceSurface?: boolean;
+  surface?: SurfaceKind[];
+  /** Fold BatchNorm into convs before injection (default true, as the campaign). */
+  foldBatchNorm?: boolean;
+}
+
+/** The model as the campaign engine prepares it before injection. */
+function loadPrepared(model: string, foldBatchNorm: boolean): Graph {
+  return prepareGraph(readOnnxFile(model), { foldBatchNorm });
+}
+
+/** The plan a campaign with these options injects in trial `trial` at `ber`, and the planner's surface size. */
+export function planOfTrial(o: TrialPlanOptions): { plan: FaultPlan; surfaceBits: number } {
+  checkBer(o.ber);
+  const format = o.format ?? 'float32';
+  const graph = loadPrepared(o.model, o.foldBatchNorm ?? true);
+  const surface = faultSurface(graph, { format, kinds: o.surface ?? [...ALL_KINDS] });
+  const planner = campaignPlanner(surface, { ...o, format }, o.seed ?? 0);
+  return { plan: planner.plan(o.ber, o.trial), surfaceBits: planner.totalBits };
+}
+
+export interface ReplayOptions {
+  model: string;
+  /** Plan JSON file (planToJSON's text). */
+  plan: string;
+  /** Dataset path, or 'mnist'. */
+  data: string;
+  split?: Split;
+  evalLimit?: number;
+  /** Default 250, as the campaign (the logits hash is taken at this batch size). */
+  batchSize?: number;
+  /** onnxruntime intra-op threads (default 2, as a one-worker campaign). */
+  threads?: number;
+  foldBatchNorm?: boolean;
+}
+
+export interface ReplayResult {
+  model: string;
+  plan: string;
+  ber: number;
+  trial: number;
+  seed: number;
+  format: string;
+  faults: number;
+  /** The kinds of the tensors in the plan's surface (found by its hash). */
+  surface: SurfaceKind[];
+  data: string;
+  images: number;
+  cleanAccuracy: number;
+  accuracy: number;
+  /** Inputs the clean model gets right and the faulty one gets wrong with finite logits, over all inputs. */
+  sdc: number;
+  /** Inputs with Inf or NaN logits, over all inputs. */
+  due: number;
+  /** sha256 (hex) of the faulty float32 logits, images x classes, row-major, little-endian. */
+  logitsSha256: string;
+}
+
+/** Non-empty subsets of the surface kinds, the campaign's default (all) first. */
+function kindSubsets(): SurfaceKind[][] {
+  const out: SurfaceKind[][] = [];
+  for (let mask = 7; mask >= 1; mask--) out.push(ALL_KINDS.filter((_, k) => mask & (1 << (ALL_KINDS.length - 1 - k))));
+  return out;
+}
+
+/**
+ * The surface kinds whose fault surface has the plan's hash. A plan does not record the kinds it was
+ * made with, but the hash identifies them: each subset of kinds filters the full surface to a different
+ * list (or to the same list, when the model has no tensor of a kind, which then does not matter).
+ */
+function matchSurfaceKinds(full: readonly SurfaceShape[], hash: string, planPath: string, model: string): { kinds: SurfaceKind[]; shapes: SurfaceShape[] } {
+  for (const kinds of kindSubsets()) {
+    const shapes = full.filter((t) => kinds.includes(t.kind));
+    if (shapes.length > 0 && surfaceHash(shapes) === hash) return { kinds, shapes };
+  }
+  throw new ProactError(
+    `${planPath}: the plan was made for another model (its surface hash ${hash.slice(0, 12)}... matches no fault surface of ${model}): replay it on the model it was made for`,
+  );
+}
+
+/** Applies a saved plan to its model as a campaign trial does, and evaluates it against the clean model. */
+export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
+  let text: string;
+  try {
+    text = readFileSync(o.plan, 'utf8');
+  } catch {
+    throw new ProactError(`${o.plan}: cannot read the plan file; give the JSON file 'proact faults show --out' wrote`);
+  }
+  const parsed = withSource(o.plan, () => planFromJSON(text));
+  const graph = loadPrepared(o.model, o.foldBatchNorm ?? true);
+  const full = faultSurface(graph, { kinds: [...ALL_KINDS] });
+  const { kinds, shapes } = matchSurfaceKinds(full, parsed.surfaceHash, o.plan, o.model);
+  const plan = withSource(o.plan, () => planFromJSON(text, shapes));
+  const faultable = makeFaultable(graph, { format: plan.format, kinds });
+  checkBeforeValues(plan, faultable.surface, o);
+
+  const ds = openDataset(o.data, { split: o.split ?? 'test' });
+  const batchSize = o.batchSize ?? 250;
+  const threads = o.threads ?? 2;
+  const limit = Math.min(o.evalLimit ?? ds.count, ds.count);
+  const run = async (bytes: Uint8Array) => {
+    const session = await Session.create(bytes, { threads });
+    try {
+      return await evaluate(session, ds, { batchSize, limit, keepLogits: true });
+    } finally {
+      await session.release();
+    }
+  };
+  const clean = await run(faultable.bytes);
+  const faulty = await run(applyPlanToBytes(faultable, plan.faults));
+  const n = faulty.count;
+  let sdc = 0;
+  let due = 0;
+  for (let i = 0; i < n; i++) {
+    const label = faulty.labels[i]!;
+    if (faulty.nonFinite[i]) due++;
+    else if (!clean.nonFinite[i] && clean.predictions[i] === label && faulty.predictions[i] !== label) sdc++;
+  }
+  return {
+    model: o.model,
+    plan: o.plan,
+    ber: plan.ber,
+    trial: plan.trial,
+    seed: plan.seed,
+    format: plan.format,
+    faults: plan.faults.length,
+    surface: ALL_KINDS.filter((k) => shapes.some((t) => t.kind === k)),
+    data: ds.name,
+    images: n,
+    cleanAccuracy: clean.correct / n,
+    accuracy: faulty.correct / n,
+    sdc: sdc / n,
+    due: due / n,
+    logitsSha256: sha256(faulty.logits ?? new Float32Array(0)),
+  };
+}
+
+/** Names the plan file in a plan error (planFromJSON's messages do not know the path). */
+function withSource<T>(path: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof ProactError) throw new ProactError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * Every fault's clean value must be the model's: a surface hash only covers names and shapes, so this
+ * catches a plan replayed on other weights of the same architecture, or with another --bn mode.
+ */
+function checkBeforeValues(plan: FaultPlan, surface: readonly { name: string; values: Float32Array }[], o: ReplayOptions): void {
+  const values = new Map(surface.map((t) => [t.name, t.values]));
+  for (const f of plan.faults) {
+    const held = values.get(f.tensor)![f.index]!;
+    if (!(Object.is(held, f.before) || (Number.isNaN(held) && Number.isNaN(f.before)))) {
+      throw new ProactError(
+        `${o.plan}: the plan expects ${f.before} at element ${f.index} of '${f.tensor}' but ${o.model} holds ${held}: replay it on the weights (and --bn mode) it was made for`,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------- commands
+
+function parseSurfaceKinds(text: string): SurfaceKind[] {
+  const kinds = text.split(',').map((s) => s.trim());
+  for (const k of kinds) {
+    if (!(ALL_KINDS as readonly string[]).includes(k)) throw new ProactError(`--surface ${text}: unknown kind '${k}' (use weight, bias, threshold)`);
+  }
+  return kinds as SurfaceKind[];
+}
+
+function parseBnMode(mode: string): boolean {
+  if (mode !== 'fold' && mode !== 'immune') throw new ProactError(`--bn ${mode}: expected fold or immune`);
+  return mode === 'fold';
+}
+
+function parsePolicyOption(policy: string): FloatPolicy {
+  if (policy !== 'ieee' && policy !== 'reference') throw new ProactError(`--policy ${policy}: expected ieee or reference`);
+  return policy;
+}
+
+interface ShowCli {
+  model?: string;
+  ber?: number;
+  trial?: number;
+  seed: number;
+  format: string;
+  count: string;
+  policy: string;
+  referenceSurface?: boolean;
+  surface: string;
+  bn: string;
+  json?: boolean;
+  out?: string;
+}
+
+interface ReplayCli {
+  model?: string;
+  plan?: string;
+  data?: string;
+  split: string;
+  evalLimit?: number;
+  batch: number;
+  threads: number;
+  bn: string;
+  json?: boolean;
+}
+
+/** A float32 value as planToJSON writes it (shortest text that reads back to the same value). */
+function showValue(x: number): string {
+  return Object.is(x, -0) ? '-0' : String(x);
+}
+
+function planTable(plan: FaultPlan): string {
+  const rows = plan.faults.map((f) => [f.tensor, f.index, f.bit, showValue(f.before), showValue(f.after)]);
+  const header =
+    `${plan.faults.length} faults: BER ${plan.ber}, trial ${plan.trial}, seed ${plan.seed}, ${plan.format}, count ${plan.count}, policy ${plan.policy}` +
+    `${plan.referenceSurface ? ', reference surface' : ''}, surface ${plan.surfaceHash.slice(0, 12)}`;
+  return rows.length === 0 ? header : `${table(['tensor', 'index', 'bit', 'before', 'after'], rows)}\n${header}`;
+}
+
+const pct = (v: number) => (v * 100).toFixed(2);
+
+export function registerFaults(program: Command): void {
+  const cmd = program.command('faults').description('fault plans: show the plan of a campaign trial, or replay a saved plan');
+
+  cmd
+    .command('show')
+    .description('print the fault plan a campaign with these options injects in one trial (table, --json or --out plan.json)')
+    .option('--model <file>', 'ONNX model (plain or hardened)')
+    .option('--ber <b>', 'bit error rate in (0, 1)', parseFloatOption('--ber'))
+    .option('--trial <t>', 'trial index', parseIntOption('--trial', 0))
+    .option('--seed <s>', 'campaign seed', parseIntOption('--seed', 0), 0)
+    .option('--format <f>', 'stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16', 'float32')
+    .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
+    .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf -> 1e31, tiny -> 0)', 'ieee')
+    .option('--reference-surface', 'scalar thresholds are immune, as in the reference toolbox')
+    .option('--surface <kinds>', 'what faults hit: comma-separated weight,bias,threshold', 'weight,bias,threshold')
+    .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
+    .option('--json', 'print the plan as JSON')
+    .option('--out <file>', 'write the plan as JSON to a file (for faults replay)')
+    .action((o: ShowCli) => {
+      if (!o.model) throw new ProactError('faults show: --model <file> is required');
+      if (o.ber === undefined) throw new ProactError('faults show: --ber <b> is required (the bit error rate, e.g. 1e-5)');
+      if (o.trial === undefined) throw new ProactError('faults show: --trial <t> is required (the trial index, from 0)');
+      const { plan, surfaceBits } = planOfTrial({
+        model: o.model,
+        ber: o.ber,
+        trial: o.trial,
+        seed: o.seed,
+        format: o.format,
+        count: o.count,
+        policy: parsePolicyOption(o.policy),
+        referenceSurface: !!o.referenceSurface,
+        surface: parseSurfaceKinds(o.surface),
+        foldBatchNorm: parseBnMode(o.bn),
+      });
+      if (o.out) {
+        try {
+          writeFileSync(o.out, planToJSON(plan, 2) + '\n');
+        } catch {
+          throw new ProactError(`--out ${o.out}: cannot write the plan there; give a writable file path`);
+        }
+        log(`wrote the plan of trial ${plan.trial} (${plan.faults.length} faults in ${surfaceBits.toLocaleString('en-US')} stored bits) to ${o.out}`);
+      }
+      process.stdout.write((o.json ? planToJSON(plan) : planTable(plan)) + '\n');
+    });
+
+  cmd
+    .command('replay')
+    .description('apply a saved fault plan to its model and evaluate it: accuracy, SDC, DUE, sha256 of the faulty logits')
+    .option('--model <file>', 'the ONNX model the plan was made for')
+    .option('--plan <file>', "plan JSON written by 'proact faults show --out'")
+    .option('--data <dir>', "evaluation data (CIFAR dir, MNIST IDX, .npy) or 'mnist'")
+    .option('--split <split>', 'train or test', 'test')
+    .option('--eval-limit <n>', 'evaluate the first n records only', parseIntOption('--eval-limit', 1))
+    .option('--batch <n>', 'batch size (the campaign default; logits are hashed as computed at this size)', parseIntOption('--batch', 1), 250)
+    .option('--threads <t>', 'onnxruntime intra-op threads', parseIntOption('--threads', 1), 2)
+    .option('--bn <mode>', 'BatchNorm: fold or immune, as in the campaign that made the plan', 'fold')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: ReplayCli) => {
+      if (!o.model) throw new ProactError('faults replay: --model <file> is required');
+      if (!o.plan) throw new ProactError('faults replay: --plan <file> is required');
+      if (!o.data) throw new ProactError('faults replay: --data <dir> is required');
+      if (o.split !== 'train' && o.split !== 'test') throw new ProactError(`--split ${o.split}: expected train or test`);
+      const opts: ReplayOptions = { model: o.model, plan: o.plan, data: o.data, split: o.split, batchSize: o.batch, threads: o.threads, foldBatchNorm: parseBnMode(o.bn) };
+      if (o.evalLimit !== undefined) opts.evalLimit = o.evalLimit;
+      const r = await replayPlan(opts);
+      if (o.json) {
+        process.stdout.write(JSON.stringify(r) + '\n');
+        return;
+      }
+      process.stdout.write(
+        [
+          `plan      ${r.plan}: ${r.faults} faults, BER ${r.ber}, trial ${r.trial}, seed ${r.seed}, ${r.format}, surface ${r.surface.join(',')}`,
+          `data      ${r.data} (${r.images} images)`,
+          `clean     ${pct(r.cleanAccuracy)}%`,
+          `accuracy  ${pct(r.accuracy)}%`,
+          `SDC       ${pct(r.sdc)}%`,
+          `DUE       ${pct(r.due)}%`,
+          `logits    sha256 ${r.logitsSha256}`,
+        ].join('\n') + '\n',
+      );
+    });
+}

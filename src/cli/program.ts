@@ -1,0 +1,58 @@
+/**
+ * The `proact` program: commands, error reporting and `main`, without running anything at import, so
+ * tests can drive the parser in-process (src/cli/main.ts is the executable that calls `main`).
+ * User errors (ProactError, bad flags) print one line and exit with code 2; `--verbose` adds the stack trace.
+ */
+import { Command, CommanderError } from 'commander';
+import { isProactError } from '../util/errors.js';
+import { registerEval } from './eval.js';
+import { registerAll } from './commands.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('proact')
+    .description('Harden CNNs against bit flips with clipped activations (HyReLU, ProAct) and measure it with fault-injection campaigns.')
+    .version('0.1.0')
+    .option('--verbose', 'print stack traces of errors')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} })
+    .showSuggestionAfterError(true);
+  registerEval(program);
+  registerAll(program);
+  // Subcommands inherit the error handling of the program.
+  for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => {} });
+  return program;
+}
+
+function report(e: unknown, verbose: boolean): number {
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    // Commander puts its suggestion ("Did you mean ...?") on a second line: keep the error one line.
+    const msg = e.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+    process.stderr.write(`proact: ${msg} (see proact --help)\n`);
+    return 2;
+  }
+  if (isProactError(e)) {
+    process.stderr.write(`proact: ${e.message}\n`);
+    if (verbose && e.stack) process.stderr.write(e.stack + '\n');
+    return e.exitCode;
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  process.stderr.write(`proact: internal error: ${err.message.split('\n')[0]}\n`);
+  if (verbose) process.stderr.write((err.stack ?? '') + '\n');
+  else process.stderr.write('proact: this is a bug in proact; rerun with --verbose for the stack trace\n');
+  return 1;
+}
+
+/** Runs the command line `argv` (without `node proact`); returns the exit code. `program` defaults to buildProgram(). */
+export async function main(argv: string[], program: Command = buildProgram()): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    return report(e, verbose);
+  }
+}
+

@@ -1,0 +1,231 @@
+/**
+ * Fault plans on real models: the reference fault count on ResNet-20, plans replayed bit for bit
+ * (in process from their JSON, and through `proact faults replay`), and a single exponent flip. The
+ * same checks run on the tiny MNIST CNN, which needs no ../shared.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyPlanToBytes, loadEvalSet, makeFaultable, runTrial, sha256, type EvalSet, type FaultableModel } from '../../src/campaign/index.js';
+import { openDataset } from '../../src/data/index.js';
+import { FaultPlanner, PLAN_VERSION, applyPlan, float32Bits, float32FromBits, planFromJSON, planToJSON, surfaceHash, type FaultPlan } from '../../src/faults/index.js';
+import { parameterLayers, prepareGraph, readOnnxFile, type Graph } from '../../src/graph/index.js';
+import { Session } from '../../src/runtime/index.js';
+import { runCli } from '../helpers/cli.js';
+import { sharedFile } from '../helpers/shared.js';
+import { writeTinyCnn } from '../helpers/tinymodel.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'proact-faults-model-'));
+const BATCH = 250; // the campaign's default batch size
+const THREADS = 2; // a one-worker campaign's threads
+
+interface Case {
+  name: string;
+  /** Model and data paths, or undefined after skipping. */
+  files(t: TestContext): { model: string; data: string } | undefined;
+  /** The reference count model's BER and the flips floor(numel * 32 * BER) summed over the layers give. */
+  referenceBer: number;
+  referenceFaults: number;
+  layers: number;
+  /** A bernoulli plan at this BER and trial changes the logits without making them all non-finite. */
+  replayBer: number;
+  replayTrial: number;
+  images: number;
+}
+
+const cases: Case[] = [
+  {
+    name: 'resnet20.onnx',
+    files: (t) => {
+      const model = sharedFile(t, 'models/resnet20.onnx');
+      const data = model && sharedFile(t, 'data/cifar10-jpeg75');
+      return model && data ? { model, data } : undefined;
+    },
+    referenceBer: 1e-5,
+    referenceFaults: 71,
+    layers: 20,
+    replayBer: 1e-6,
+    replayTrial: 1,
+    images: 250,
+  },
+  {
+    name: 'tiny CNN',
+    files: () => ({ model: writeTinyCnn(join(dir, 'tiny.onnx')), data: 'mnist' }),
+    // conv1.weight 36 -> 1, fc1.weight 3136 -> 100, fc2.weight 160 -> 5; every bias < 1 flip.
+    referenceBer: 1e-3,
+    referenceFaults: 106,
+    layers: 3,
+    replayBer: 1e-4,
+    replayTrial: 2,
+    images: 500,
+  },
+];
+
+function prepared(model: string): Graph {
+  return prepareGraph(readOnnxFile(model), { foldBatchNorm: true });
+}
+
+/** The logits of a model over the eval set, batch by batch as a campaign trial runs it. */
+async function logitsOf(bytes: Uint8Array, evalSet: EvalSet): Promise<Float32Array> {
+  const session = await Session.create(bytes, { threads: THREADS });
+  try {
+    const [c, h, w] = evalSet.shape;
+    const size = c * h * w;
+    const chunks: Float32Array[] = [];
+    for (let start = 0; start < evalSet.count; start += BATCH) {
+      const n = Math.min(BATCH, evalSet.count - start);
+      // onnxruntime-node rejects views of the eval set's SharedArrayBuffer.
+      const x = new Float32Array(evalSet.x.subarray(start * size, (start + n) * size));
+      const out = await session.run({ [session.inputNames[0]!]: { data: x, dims: [n, c, h, w] } });
+      chunks.push(Float32Array.from(out[session.outputNames[0]!]!.data));
+    }
+    const all = new Float32Array(chunks.reduce((s, a) => s + a.length, 0));
+    let at = 0;
+    for (const a of chunks) {
+      all.set(a, at);
+      at += a.length;
+    }
+    return all;
+  } finally {
+    await session.release();
+  }
+}
+
+function bytesOf(a: Float32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function cleanValues(faultable: FaultableModel): Map<string, Float32Array> {
+  return new Map(faultable.surface.map((t) => [t.name, t.values]));
+}
+
+for (const c of cases) {
+  test(`${c.name}: the reference count at BER ${c.referenceBer} injects exactly ${c.referenceFaults} faults into the weights and biases of its ${c.layers} conv/linear layers`, (t) => {
+    const files = c.files(t);
+    if (!files) return;
+    const graph = prepared(files.model);
+    const layers = parameterLayers(graph);
+    assert.equal(layers.length, c.layers);
+    const faultable = makeFaultable(graph, { kinds: ['weight', 'bias'] });
+    const layerTensors = new Set(layers.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight])));
+    assert.deepEqual(new Set(faultable.surface.map((s) => s.name)), layerTensors);
+
+    const plan = new FaultPlanner(faultable.surface, { seed: 0, count: 'reference' }).plan(c.referenceBer, 0);
+    assert.equal(plan.faults.length, c.referenceFaults);
+    // Per tensor: floor(numel * bits * BER), drawn with replacement.
+    for (const s of faultable.surface) {
+      const expected = Math.floor(s.values.length * 32 * c.referenceBer);
+      assert.equal(plan.faults.filter((f) => f.tensor === s.name).length, expected, s.name);
+    }
+    for (const f of plan.faults) assert.ok(layerTensors.has(f.tensor) && f.index < faultable.surface.find((s) => s.name === f.tensor)!.values.length);
+    // Every other trial gets the same number, at other places.
+    const other = new FaultPlanner(faultable.surface, { seed: 0, count: 'reference' }).plan(c.referenceBer, 1);
+    assert.equal(other.faults.length, c.referenceFaults);
+    assert.notDeepEqual(other.faults, plan.faults);
+  });
+
+  test(`${c.name}: a plan saved as JSON and replayed gives the campaign trial's faulty logits bit for bit`, async (t) => {
+    const files = c.files(t);
+    if (!files) return;
+    // What the campaign engine builds: surface and bytes of the prepared graph, one planner.
+    const faultable = makeFaultable(prepared(files.model), { format: 'float32', kinds: ['weight', 'bias', 'threshold'] });
+    const planner = new FaultPlanner(faultable.surface, { seed: 0, format: 'float32', count: 'bernoulli', policy: 'ieee', referenceSurface: false });
+    const plan = planner.plan(c.replayBer, c.replayTrial);
+    assert.ok(plan.faults.length > 0);
+    const evalSet = loadEvalSet(openDataset(files.data, { split: 'test' }), 0, c.images);
+
+    const campaignLogits = await logitsOf(applyPlanToBytes(faultable, plan.faults), evalSet);
+    const planFile = join(dir, `${c.name.replace(/\W/g, '')}-plan.json`);
+    writeFileSync(planFile, planToJSON(plan, 2));
+    const replayed = planFromJSON(planToJSON(plan, 2), faultable.surface);
+    assert.deepEqual(replayed, plan);
+    const replayLogits = await logitsOf(applyPlanToBytes(faultable, replayed.faults), evalSet);
+    assert.ok(bytesOf(replayLogits).equals(bytesOf(campaignLogits)), 'replayed logits are bit-identical');
+
+    // The faults matter: the logits differ from the clean model's, and some stay finite.
+    const cleanLogits = await logitsOf(faultable.bytes, evalSet);
+    assert.ok(!bytesOf(cleanLogits).equals(bytesOf(campaignLogits)), 'the plan changes the logits');
+    assert.ok(campaignLogits.some(Number.isFinite));
+
+    // The campaign's own trial code and the CLI replay agree with these logits.
+    const cli = runCli(['faults', 'replay', '--model', files.model, '--plan', planFile, '--data', files.data, '--eval-limit', String(c.images), '--json']);
+    assert.equal(cli.code, 0, cli.stderr);
+    const out = JSON.parse(cli.stdout) as { logitsSha256: string; accuracy: number; sdc: number; due: number; faults: number; images: number };
+    assert.equal(out.logitsSha256, sha256(campaignLogits));
+    assert.equal(out.images, c.images);
+    assert.equal(out.faults, plan.faults.length);
+    const cleanPredictions = argmaxAll(cleanLogits, evalSet.count);
+    const trial = await runTrial(
+      {
+        bytes: faultable.bytes,
+        offsets: faultable.offsets,
+        evalSet,
+        cleanPredictions,
+        clean: { accuracy: 0, due: 0 },
+        batchSize: BATCH,
+        threads: THREADS,
+      },
+      { ber: plan.ber, trial: plan.trial, faults: plan.faults },
+    );
+    assert.deepEqual([out.accuracy, out.sdc, out.due], [trial.accuracy, trial.sdc, trial.due]);
+  });
+
+  test(`${c.name}: flipping bit 30 of a weight makes a huge value and changes the output`, async (t) => {
+    const files = c.files(t);
+    if (!files) return;
+    const graph = prepared(files.model);
+    const faultable = makeFaultable(graph, { kinds: ['weight', 'bias'] });
+    const weight = faultable.surface.find((s) => s.name === parameterLayers(graph)[0]!.weight)!;
+    const index = weight.values.findIndex((v) => v > 0 && v < 1);
+    const before = weight.values[index]!;
+    const after = float32FromBits((float32Bits(before) ^ (1 << 30)) >>> 0);
+    // Bit 30 is the top exponent bit: for 2^-126 <= |x| < 1 setting it multiplies x by 2^128 exactly.
+    assert.equal(after, before * 2 ** 128);
+    assert.ok(Math.abs(after) > 1e30 && Number.isFinite(after));
+
+    const hand: FaultPlan = {
+      version: PLAN_VERSION,
+      seed: 0,
+      ber: 1e-6,
+      trial: 0,
+      format: 'float32',
+      count: 'fixed:1',
+      policy: 'ieee',
+      referenceSurface: false,
+      surfaceHash: surfaceHash(faultable.surface),
+      faults: [{ tensor: weight.name, index, bit: 30, before, after }],
+    };
+    const plan = planFromJSON(planToJSON(hand), faultable.surface); // a valid plan for this model
+    assert.equal(applyPlan(cleanValues(faultable), plan).get(weight.name)![index], after);
+
+    const evalSet = loadEvalSet(openDataset(files.data, { split: 'test' }), 0, c.images);
+    const clean = await logitsOf(faultable.bytes, evalSet);
+    const faulty = await logitsOf(applyPlanToBytes(faultable, plan.faults), evalSet);
+    const classes = clean.length / evalSet.count;
+    let changedImages = 0;
+    for (let i = 0; i < evalSet.count; i++) {
+      if (!bytesOf(clean.subarray(i * classes, (i + 1) * classes)).equals(bytesOf(faulty.subarray(i * classes, (i + 1) * classes)))) changedImages++;
+    }
+    // One weight of the first layer feeds every output: (nearly) every image's logits change.
+    assert.ok(changedImages >= 0.9 * evalSet.count, `${changedImages} of ${evalSet.count} images changed`);
+    assert.ok(faulty.some((v) => !Number.isFinite(v) || Math.abs(v) > 1e6), 'the huge weight reaches the logits');
+  });
+}
+
+function argmaxAll(logits: Float32Array, n: number): Int32Array {
+  const classes = logits.length / n;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    let finite = true;
+    for (let k = 0; k < classes; k++) {
+      const v = logits[i * classes + k]!;
+      if (!Number.isFinite(v)) finite = false;
+      else if (v > logits[i * classes + best]!) best = k;
+    }
+    out[i] = finite ? best : -1;
+  }
+  return out;
+}
