@@ -21,7 +21,8 @@ import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
 export const TOOL_VERSION = '0.1.0';
 export const DEFAULT_BERS = [1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5];
 
-export type SurfaceKind = 'weight' | 'bias' | 'threshold';
+export type { SurfaceKind } from '../faults/index.js';
+import type { SurfaceKind } from '../faults/index.js';
 
 export interface CampaignOptions {
   /** ONNX model file. */

@@ -6,6 +6,7 @@ import { registerFaults } from './faults.js';
 import { registerReport } from './report.js';
 import { registerWorker } from './worker.js';
 import { registerTrain } from './train.js';
+import { registerDemo } from './demo.js';
 
 export function registerAll(program: Command): void {
   registerCampaign(program);
@@ -15,4 +16,5 @@ export function registerAll(program: Command): void {
   registerReport(program);
   registerWorker(program);
   registerTrain(program);
+  registerDemo(program);
 }

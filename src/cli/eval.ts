@@ -1,7 +1,7 @@
 /** `proact eval`: top-1 accuracy and throughput of an ONNX classifier on a dataset, with a model summary. */
 import type { Command } from 'commander';
 import { openDataset, type Split } from '../data/index.js';
-import { prepareGraph, readOnnxFile, summarize } from '../graph/index.js';
+import { prepareGraph, readOnnxFile, summarizeGraph } from '../graph/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
 import { parseIntOption, progressBar } from './common.js';
@@ -30,7 +30,7 @@ export function registerEval(program: Command): void {
     .action(async (o: EvalCliOptions) => {
       if (o.split !== 'train' && o.split !== 'test') throw new ProactError(`--split ${String(o.split)}: expected train or test`);
       const graph = prepareGraph(readOnnxFile(o.model));
-      const summary = summarize(graph);
+      const summary = summarizeGraph(graph);
       const ds = openDataset(o.data, { split: o.split });
       const session = await Session.create(graph, { threads: o.threads });
       const total = Math.min(o.limit ?? ds.count, ds.count);

@@ -9,6 +9,22 @@ import { allocate, numel, toNumbers, type DType, type Tensor } from './tensor.js
 
 const ONNX_TO_DTYPE: Record<number, DType> = { 1: 'float32', 2: 'uint8', 3: 'int8', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 11: 'float64' };
 
+/**
+ * Largest tensor constant folding creates (16 Mi elements). Exporters' shape arithmetic is tiny; a
+ * larger result means a malformed model (e.g. ConstantOfShape of [1e6, 1e6]) and is refused before any
+ * memory is allocated.
+ */
+export const MAX_FOLDED_ELEMENTS = 1 << 24;
+
+/** Element count of a folded result of `dims`, refusing invalid dims and sizes above the limit. */
+function foldedSize(dims: readonly number[]): number {
+  if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new ProactError(`constant folding gives invalid dims [${dims}]; the model is malformed`);
+  const n = numel(dims);
+  if (n > MAX_FOLDED_ELEMENTS)
+    throw new ProactError(`constant folding would create ${n} elements (dims [${dims}]), above the limit of ${MAX_FOLDED_ELEMENTS}; the model is malformed`);
+  return n;
+}
+
 /** Ops this evaluator can fold when all inputs are constant. */
 export const FOLDABLE_OPS = new Set([
   'Constant', 'Identity', 'Shape', 'Gather', 'ConstantOfShape', 'Concat', 'Reshape', 'Slice', 'Transpose', 'Cast',
@@ -26,7 +42,7 @@ function strides(dims: readonly number[]): number[] {
 }
 
 function make(dtype: DType, dims: number[], values: ArrayLike<number>): Tensor {
-  const data = allocate(dtype, numel(dims));
+  const data = allocate(dtype, foldedSize(dims));
   if (data instanceof BigInt64Array) for (let i = 0; i < data.length; i++) data[i] = BigInt(Math.trunc(values[i]!));
   else for (let i = 0; i < data.length; i++) data[i] = values[i]!;
   return { dtype, dims, data };
@@ -34,7 +50,7 @@ function make(dtype: DType, dims: number[], values: ArrayLike<number>): Tensor {
 
 /** Gathers elements of `t` by a mapping from output flat index to input flat index. */
 function remap(t: Tensor, dims: number[], srcIndex: (outFlat: number[]) => number): Tensor {
-  const n = numel(dims);
+  const n = foldedSize(dims);
   const src = toNumbers(t);
   const out = new Array<number>(n);
   const idx = new Array<number>(dims.length).fill(0);
@@ -54,8 +70,8 @@ function broadcast(a: Tensor, b: Tensor, f: (x: number, y: number) => number, ou
   const pb = [...new Array(rank - b.dims.length).fill(1), ...b.dims];
   const dims = pa.map((d, k) => (d === 1 ? pb[k]! : d));
   const sa = strides(pa), sb = strides(pb);
+  const n = foldedSize(dims);
   const va = toNumbers(a), vb = toNumbers(b);
-  const n = numel(dims);
   const out = new Array<number>(n);
   const idx = new Array<number>(rank).fill(0);
   for (let i = 0; i < n; i++) {
@@ -75,8 +91,23 @@ function broadcast(a: Tensor, b: Tensor, f: (x: number, y: number) => number, ou
 
 const isInt = (d: DType) => d !== 'float32' && d !== 'float64' && d !== 'float16';
 
-/** Evaluates one node on constant inputs. `shapeOf` gives the known dims of a non-constant input (for Shape). */
+/**
+ * Evaluates one node on constant inputs. A malformed node (operands or attributes that make no sense,
+ * which only a damaged or hand-made file holds) gives a one-line ProactError naming the node.
+ */
 export function evalConstNode(n: Node, inputs: (Tensor | undefined)[], opset: number): Tensor {
+  try {
+    const t = evalUnchecked(n, inputs, opset);
+    // Reshape and friends reuse the input's data under new dims: they must still describe it.
+    if (foldedSize(t.dims) !== t.data.length) throw new ProactError(`gives dims [${t.dims}] for ${t.data.length} values; the model is malformed`);
+    return t;
+  } catch (e) {
+    if (e instanceof ProactError) throw e.message.startsWith('node ') ? e : new ProactError(`node '${n.name}' (${n.op}): ${e.message}`);
+    throw new ProactError(`node '${n.name}' (${n.op}): cannot fold its constant operands (${e instanceof Error ? e.message : String(e)}); the model is malformed`);
+  }
+}
+
+function evalUnchecked(n: Node, inputs: (Tensor | undefined)[], opset: number): Tensor {
   const x = inputs[0];
   const need = (t: Tensor | undefined, k: number): Tensor => {
     if (!t) throw new ProactError(`node '${n.name}' (${n.op}): input ${k} is missing`);
@@ -105,6 +136,9 @@ export function evalConstNode(n: Node, inputs: (Tensor | undefined)[], opset: nu
       const data = need(x, 0), ind = need(inputs[1], 1);
       const axis = (attrInt(n, 'axis', 0) + data.dims.length) % data.dims.length;
       const idx = toNumbers(ind).map((i) => (i < 0 ? i + data.dims[axis]! : i));
+      const outOfRange = idx.find((i) => !(i >= 0 && i < data.dims[axis]!));
+      if (outOfRange !== undefined) throw new ProactError(`node '${n.name}' (Gather): index ${outOfRange} is outside 0..${data.dims[axis]! - 1}`);
+      foldedSize([...data.dims.slice(0, axis), ...ind.dims, ...data.dims.slice(axis + 1)]);
       const dims = [...data.dims.slice(0, axis), ...ind.dims, ...data.dims.slice(axis + 1)];
       const inner = numel(data.dims.slice(axis + 1)), outer = numel(data.dims.slice(0, axis));
       const src = toNumbers(data), out: number[] = [];
@@ -115,7 +149,7 @@ export function evalConstNode(n: Node, inputs: (Tensor | undefined)[], opset: nu
       const dims = toNumbers(need(x, 0));
       const v = n.attrs['value'];
       const fill = v?.type === 'tensor' ? v.value : make('float32', [1], [0]);
-      return make(fill.dtype, dims, new Array<number>(numel(dims)).fill(Number(fill.data[0] ?? 0)));
+      return make(fill.dtype, dims, new Array<number>(foldedSize(dims)).fill(Number(fill.data[0] ?? 0)));
     }
     case 'Concat': {
       const ts = inputs.filter((t): t is Tensor => !!t);
@@ -167,10 +201,10 @@ export function evalConstNode(n: Node, inputs: (Tensor | undefined)[], opset: nu
       return make('int64', [data.dims.length], data.dims);
     }
     case 'Range': {
-      const [s, l, d] = [0, 1, 2].map((k) => toNumbers(need(inputs[k], k))[0]!);
-      const out: number[] = [];
-      for (let v = s!; d! > 0 ? v < l! : v > l!; v += d!) out.push(v);
-      return make(x!.dtype, [out.length], out);
+      const [s, l, d] = [0, 1, 2].map((k) => toNumbers(need(inputs[k], k))[0]!) as [number, number, number];
+      const count = Math.max(0, Math.ceil((l - s) / d));
+      if (d === 0 || !Number.isFinite(count)) throw new ProactError(`node '${n.name}' (Range): start ${s}, limit ${l}, delta ${d} do not give a finite range`);
+      return make(x!.dtype, [count], Array.from({ length: foldedSize([count]) }, (_, i) => s + i * d));
     }
     case 'Neg':
       return make(need(x, 0).dtype, [...x!.dims], toNumbers(x!).map((v) => -v));

@@ -4,12 +4,12 @@
  * external data outside the model's folder, no tensor above the size limit) so that a malformed file
  * fails here with a one-line error instead of deep inside a pass or onnxruntime.
  */
-import { readFileSync, statSync, existsSync, openSync, readSync, closeSync } from 'node:fs';
+import { readFileSync, statSync, existsSync, openSync, readSync, closeSync, realpathSync } from 'node:fs';
 import { dirname, resolve, relative, isAbsolute, basename } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { ProactError } from '../util/errors.js';
 import { Graph, type Attr, type Node, type ValueInfo } from './ir.js';
-import { BYTES_PER_ELEMENT, ONNX_DTYPE, allocate, dtypeFromOnnx, numel, type Tensor, type TensorData } from './tensor.js';
+import { BYTES_PER_ELEMENT, ONNX_DTYPE, allocate, dtypeFromOnnx, numel, type Tensor } from './tensor.js';
 
 const { onnx } = onnxProto;
 type LongLike = number | { toNumber(): number };
@@ -128,32 +128,23 @@ function decodeTensor(t: onnxProto.onnx.ITensorProto, where: string, baseDir?: s
   let raw: Uint8Array | undefined;
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) raw = readExternal(t, where, n * bytesPer, baseDir);
   else if (t.rawData && t.rawData.length > 0) raw = t.rawData;
-  const data = allocate(dtype, n);
+  // Sizes are checked before allocating, so a file cannot make proact reserve memory its data does not fill.
   if (raw) {
     if (raw.length !== n * bytesPer)
       throw new ProactError(`${where}: holds ${raw.length} bytes but dims [${dims}] of ${dtype} need ${n * bytesPer}; the model is corrupted`);
+    const data = allocate(dtype, n);
     // Copy into an aligned buffer (protobuf slices may be unaligned). ONNX raw data is little-endian, as is x86/ARM.
     new Uint8Array(data.buffer).set(raw);
     return { dtype, dims, data };
   }
-  const fill = (values: ArrayLike<number | LongLike>, conv: (v: number | LongLike) => number | bigint): Tensor => {
-    if (values.length !== n)
-      throw new ProactError(`${where}: holds ${values.length} values but dims [${dims}] need ${n}; the model is corrupted`);
-    const d = data as TensorData;
-    for (let i = 0; i < n; i++) (d as unknown as (number | bigint)[])[i] = conv(values[i]!);
-    return { dtype, dims, data };
-  };
-  switch (dtype) {
-    case 'float32':
-      return fill(t.floatData ?? [], (v) => v as number);
-    case 'float64':
-      return fill(t.doubleData ?? [], (v) => v as number);
-    case 'int64':
-      return fill((t.int64Data ?? []) as LongLike[], (v) => BigInt(num(v)));
-    default:
-      // int32, int16, int8, uint8, uint16, bool, float16 (bit pattern) are stored in int32_data.
-      return fill(t.int32Data ?? [], (v) => v as number);
-  }
+  // int32, int16, int8, uint8, uint16, bool, float16 (bit pattern) are stored in int32_data.
+  const values: ArrayLike<number | LongLike> =
+    dtype === 'float32' ? (t.floatData ?? []) : dtype === 'float64' ? (t.doubleData ?? []) : dtype === 'int64' ? ((t.int64Data ?? []) as LongLike[]) : (t.int32Data ?? []);
+  if (values.length !== n) throw new ProactError(`${where}: holds ${values.length} values but dims [${dims}] need ${n}; the model is corrupted`);
+  const data = allocate(dtype, n);
+  if (data instanceof BigInt64Array) for (let i = 0; i < n; i++) data[i] = BigInt(num(values[i]));
+  else for (let i = 0; i < n; i++) data[i] = values[i] as number;
+  return { dtype, dims, data };
 }
 
 /** Loads external tensor data, refusing any path that leaves the model's folder. */
@@ -167,6 +158,11 @@ function readExternal(t: onnxProto.onnx.ITensorProto, where: string, expectedByt
   if (isAbsolute(location) || rel.startsWith('..') || isAbsolute(rel))
     throw new ProactError(`${where}: external data path '${location}' points outside the model's folder; refusing to read it`);
   if (!existsSync(full)) throw new ProactError(`${where}: external data file '${location}' is missing next to the model`);
+  if (!statSync(full).isFile()) throw new ProactError(`${where}: external data path '${location}' is not a file`);
+  // A symbolic link inside the folder may point anywhere: the file it reaches must be inside too.
+  const realRel = relative(realpathSync(baseDir), realpathSync(full));
+  if (realRel.startsWith('..') || isAbsolute(realRel))
+    throw new ProactError(`${where}: external data file '${location}' is a link to a file outside the model's folder; refusing to read it`);
   const offset = Number(kv.get('offset') ?? '0');
   const length = kv.has('length') ? Number(kv.get('length')) : expectedBytes;
   if (!Number.isSafeInteger(offset) || offset < 0 || length !== expectedBytes)

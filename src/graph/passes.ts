@@ -2,8 +2,7 @@
  * Rewrite passes over the IR: constant folding of exporter shape arithmetic, BatchNorm folding into
  * the preceding Conv, dead-node removal, and the listing of activation layers.
  */
-import { ProactError } from '../util/errors.js';
-import { attrFloat, attrInt, type Graph, type Node } from './ir.js';
+import { attrFloat, type Graph, type Node } from './ir.js';
 import { FOLDABLE_OPS, evalConstNode } from './consteval.js';
 import { inferNode, inferShapes, type ValueType } from './shapes.js';
 import { f32, numel, toNumbers, type Tensor } from './tensor.js';
@@ -159,7 +158,7 @@ export interface GraphSummary {
   outputs: { name: string; dims: number[] }[];
 }
 
-export function summarize(g: Graph): GraphSummary {
+export function summarizeGraph(g: Graph): GraphSummary {
   const ops: Record<string, number> = {};
   for (const n of g.nodes) ops[n.op] = (ops[n.op] ?? 0) + 1;
   let parameters = 0;
@@ -186,8 +185,4 @@ export function parameterLayers(g: Graph): { node: Node; weight: string; bias?: 
     out.push(b ? { node: n, weight: w, bias: b } : { node: n, weight: w });
   }
   return out;
-}
-
-export function checkGroupOne(n: Node): void {
-  if (attrInt(n, 'group', 1) !== 1) throw new ProactError(`node '${n.name}' (${n.op}): grouped convolution is not supported here`);
 }

@@ -77,7 +77,26 @@ export function inferShapes(g: Graph): Map<string, ValueType> {
   return types;
 }
 
+/**
+ * The dtype and dims of a node's outputs. A malformed node (attributes or operand shapes that make no
+ * sense, as only a damaged or hand-made file holds) gives a one-line ProactError naming the node, as
+ * do output dims that are not sizes (integers >= 0, or -1 for the dynamic batch).
+ */
 export function inferNode(n: Node, ins: (ValueType | undefined)[], consts: (Tensor | undefined)[], opset: number): ValueType[] {
+  let outs: ValueType[];
+  try {
+    outs = inferUnchecked(n, ins, consts, opset);
+  } catch (e) {
+    if (e instanceof ProactError) throw e;
+    throw new ProactError(`node '${n.name}' (${n.op}): malformed attributes or operands (${e instanceof Error ? e.message : String(e)}); the model is malformed`);
+  }
+  for (const t of outs)
+    if (!t.dims.every((d) => Number.isSafeInteger(d) && d >= -1))
+      throw new ProactError(`node '${n.name}' (${n.op}): its attributes and operands give output dims [${t.dims.map(String)}], which are not sizes; the model is malformed`);
+  return outs;
+}
+
+function inferUnchecked(n: Node, ins: (ValueType | undefined)[], consts: (Tensor | undefined)[], opset: number): ValueType[] {
   if (!SUPPORTED_OPS.has(n.op) || (n.domain && n.domain !== 'ai.onnx'))
     throw new ProactError(`unsupported op '${n.op}'${n.domain ? ` (domain ${n.domain})` : ''} in node '${n.name}'; proact supports ${[...SUPPORTED_OPS].slice(0, 12).join(', ')}, ...`);
   const x = ins[0];

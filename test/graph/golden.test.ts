@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readOnnxFile, writeOnnx, readOnnx, prepareGraph, activationLayers, summarize, type Graph } from '../../src/graph/index.js';
+import { readOnnxFile, writeOnnx, readOnnx, prepareGraph, activationLayers, summarizeGraph, type Graph } from '../../src/graph/index.js';
 import { Session } from '../../src/runtime/index.js';
 import { sharedFile } from '../helpers/shared.js';
 import { readGoldenNpy, readCifarRecords } from '../helpers/golden.js';
@@ -50,7 +50,7 @@ for (const name of MODELS) {
     assert.ok(r2.maxAbs < 1e-4, `prepared max abs diff ${r2.maxAbs}`);
     assert.equal(r2.argmaxDiff, 0);
     const layers = activationLayers(reread);
-    assert.equal(layers.length, summarize(reread).activationLayers);
+    assert.equal(layers.length, summarizeGraph(reread).activationLayers);
     if (name.startsWith('resnet20')) {
       assert.equal(layers.length, 19);
       assert.deepEqual(layers[18]!.dims, [64, 8, 8]);

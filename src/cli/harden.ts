@@ -1,0 +1,523 @@
+/**
+ * `proact harden`: replace a model's ReLUs by clipped activations with thresholds from one of the
+ * methods (Ranger, FT-ClipAct, FitAct, ProAct) or from a thresholds file, and write the hardened ONNX,
+ * its thresholds, the decision log and a profile cache beside it.
+ * `proact overhead`: the threshold memory each granularity would add to a model.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import ort from 'onnxruntime-node';
+import { ProactError } from '../util/errors.js';
+import { prepareGraph, readOnnx, writeOnnx, type Graph } from '../graph/index.js';
+import { openDataset, splitTrainValidation, type Dataset } from '../data/index.js';
+import { Session } from '../runtime/index.js';
+import { sha256, type SurfaceKind } from '../campaign/index.js';
+import {
+  DEFAULT_PROFILE_IMAGES,
+  FITACT_DEFAULTS,
+  FTCLIPACT_DEFAULTS,
+  FTCLIPACT_REFERENCE,
+  PROACT_DEFAULTS,
+  GRANULARITIES,
+  applyThresholds,
+  countThresholdValues,
+  graphAccuracy,
+  graphOverhead,
+  hardenFitAct,
+  hardenFtClipAct,
+  hardenProAct,
+  hardenRanger,
+  loadCachedProfile,
+  profileActivations,
+  readThresholdsFile,
+  saveProfile,
+  thresholdsToJSON,
+  type FitActOptions,
+  type FtClipActOptions,
+  type Granularity,
+  type HardenData,
+  type HardenOutcome,
+  type Profile,
+  type ProActOptions,
+  type ProfileKey,
+  type ThresholdProgress,
+} from '../harden/index.js';
+import { log, parseFloatOption, parseIntOption, parseNumberList, progressBar, table, type Progress } from './common.js';
+
+export const HARDEN_METHODS = ['ranger', 'ranger-zero', 'ftclipact', 'fitact', 'proact'] as const;
+export type HardenMethod = (typeof HARDEN_METHODS)[number];
+
+interface HardenCli {
+  method?: string;
+  model?: string;
+  data?: string;
+  out?: string;
+  thresholds?: string;
+  profileImages: number;
+  validation: number;
+  seed: number;
+  threads: number;
+  batch: number;
+  json?: boolean;
+  granularity?: string;
+  // FT-ClipAct
+  fiBers: number[];
+  fiRepetitions: number;
+  fiCandidates: number;
+  fiRounds: number;
+  fiMinRounds: number;
+  fiTolerance: number;
+  fiImages: number;
+  format: string;
+  count: string;
+  policy: string;
+  surface: string;
+  workers: number;
+  // FitAct / ProAct
+  trainImages?: number;
+  k?: number;
+  warmupEpochs?: number;
+  epochs?: number;
+  lr?: number;
+  lambda?: number;
+  weightDecays?: number[];
+  tolerance?: number;
+  scalarEpochs?: number;
+  scalarLr?: number;
+  vectorEpochs?: number;
+  vectorLr?: number;
+  referenceGrowingSet?: boolean;
+  fresh?: boolean;
+}
+
+/** Files written beside `--out`: `hardened.onnx` -> `hardened.thresholds.json`, `.decisions.json`, `.profile.json`. */
+export function companionPaths(out: string): { thresholds: string; decisions: string; profile: string; checkpoint: string } {
+  const base = out.replace(/\.onnx$/i, '');
+  return { thresholds: `${base}.thresholds.json`, decisions: `${base}.decisions.json`, profile: `${base}.profile.json`, checkpoint: `${base}.checkpoint.json` };
+}
+
+/**
+ * Runs the hardened ONNX file in plain onnxruntime-node (default session options, as any user would)
+ * and compares its logits with our runtime's on a few images: the file must be an ordinary ONNX model.
+ */
+export async function checkExportedModel(path: string, graph: Graph, data: Dataset, images = 16): Promise<number> {
+  const n = Math.min(images, data.count);
+  if (n === 0) return 0;
+  const batch = data.read(0, n);
+  const dims = [n, ...data.shape];
+  const plain = await ort.InferenceSession.create(path);
+  const ours = await Session.create(graph, { threads: 1 });
+  try {
+    const input = plain.inputNames[0]!;
+    const a = (await plain.run({ [input]: new ort.Tensor('float32', batch.x, dims) }))[plain.outputNames[0]!]!.data as Float32Array;
+    const b = (await ours.run({ [ours.inputNames[0]!]: { data: batch.x, dims } }))[ours.outputNames[0]!]!.data;
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
+    if (a.length !== b.length || !(worst <= 1e-5)) throw new Error(`the written model ${path} gives other logits in plain onnxruntime than in proact (difference ${worst})`);
+    return worst;
+  } finally {
+    await plain.release();
+    await ours.release();
+  }
+}
+
+/** k and guard of the smooth-zero forms deployed in a hardened graph (from its `proact.activations` metadata). */
+function deployedSmoothForm(g: Graph): { k?: number; guard?: boolean } {
+  const meta = g.metadata['proact.activations'];
+  if (!meta) return {};
+  const records = JSON.parse(meta) as { kind: string; k?: number; guard?: boolean }[];
+  const smooth = records.find((r) => r.kind === 'smooth-zero');
+  return smooth ? { ...(smooth.k !== undefined ? { k: smooth.k } : {}), ...(smooth.guard !== undefined ? { guard: smooth.guard } : {}) } : {};
+}
+
+const pct = (v: number) => (Number.isFinite(v) ? (v * 100).toFixed(2) : '-');
+
+function checkMethod(o: HardenCli): HardenMethod | undefined {
+  if (o.method === undefined) {
+    if (!o.thresholds) throw new ProactError(`harden: --method is required (one of ${HARDEN_METHODS.join(', ')}), or --thresholds <file> to apply saved thresholds`);
+    return undefined;
+  }
+  if (!(HARDEN_METHODS as readonly string[]).includes(o.method)) throw new ProactError(`harden: unknown --method '${o.method}'; use one of ${HARDEN_METHODS.join(', ')}`);
+  if (o.thresholds) throw new ProactError('harden: give either --method or --thresholds, not both (--thresholds applies saved thresholds without running a method)');
+  return o.method as HardenMethod;
+}
+
+function checkGranularity(g: string | undefined, method: HardenMethod | undefined): void {
+  if (g === undefined) return;
+  if (method === 'ranger' || method === 'ranger-zero') {
+    if (!(GRANULARITIES as readonly string[]).includes(g)) throw new ProactError(`--granularity ${g}: expected ${GRANULARITIES.join(', ')} for ${method}`);
+  } else if (method === 'fitact' || method === 'proact') {
+    if (g !== 'hyrelu' && !(GRANULARITIES as readonly string[]).includes(g)) throw new ProactError(`--granularity ${g}: expected ${GRANULARITIES.join(', ')} or hyrelu for ${method}`);
+  } else throw new ProactError('--granularity applies to ranger, ranger-zero, fitact and proact (FT-ClipAct is layer-wise by definition)');
+}
+
+function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress']): FtClipActOptions {
+  const surface = o.surface.split(',').map((s) => s.trim()) as SurfaceKind[];
+  for (const s of surface) if (!['weight', 'bias', 'threshold'].includes(s)) throw new ProactError(`--surface ${o.surface}: unknown kind '${s}' (use weight, bias, threshold)`);
+  if (o.policy !== 'ieee' && o.policy !== 'reference') throw new ProactError(`--policy ${o.policy}: expected ieee or reference`);
+  const opts: FtClipActOptions = {
+    bers: o.fiBers,
+    repetitions: o.fiRepetitions,
+    candidates: o.fiCandidates,
+    rounds: o.fiRounds,
+    minRounds: o.fiMinRounds,
+    tolerance: o.fiTolerance,
+    images: o.fiImages,
+    seed: o.seed,
+    format: o.format,
+    count: o.count,
+    policy: o.policy,
+    surface,
+    threads: o.threads,
+    workers: o.workers,
+    batchSize: o.batch,
+  };
+  if (onProgress) opts.onProgress = onProgress;
+  return opts;
+}
+
+export function registerHarden(program: Command): void {
+  const ref = FTCLIPACT_REFERENCE;
+  const dflt = FTCLIPACT_DEFAULTS;
+  program
+    .command('harden')
+    .description('replace ReLUs by clipped activations (ranger, ranger-zero, ftclipact, fitact, proact) and write the hardened ONNX, its thresholds and the decision log')
+    .option('--method <m>', `hardening method: ${HARDEN_METHODS.join(', ')}`)
+    .option('--model <file>', 'ONNX model (unclipped, input NCHW float32 in [0,1])')
+    .option('--data <dir>', "training data (CIFAR dir, MNIST IDX, .npy) or 'mnist'; its test split, if any, is evaluated at the end")
+    .option('--out <file>', 'hardened ONNX to write (thresholds, decisions and profile cache go beside it)')
+    .option('--thresholds <file>', 'apply the thresholds of a .thresholds.json instead of running a method')
+    .option('--profile-images <n>', 'training images profiled for the initial thresholds (ref 3000)', parseIntOption('--profile-images', 1), DEFAULT_PROFILE_IMAGES)
+    .option('--validation <n>', 'training images held out for validation (acceptance tests, reported accuracy)', parseIntOption('--validation', 0), 1000)
+    .option('--seed <s>', 'seed of the validation split, the profiling subset, fault patterns and training', parseIntOption('--seed', 0), 0)
+    .option('--threads <t>', 'onnxruntime intra-op threads', parseIntOption('--threads', 1), 2)
+    .option('--batch <n>', 'batch size', parseIntOption('--batch', 1), 128)
+    .option('--granularity <g>', `threshold granularity: ranger ${GRANULARITIES.join('|')} (default layer); fitact/proact also hyrelu (defaults neuron, hyrelu)`)
+    .option('--fi-bers <list>', `ftclipact: BERs of the score (ref ${ref.bers.join(',')})`, parseNumberList('--fi-bers'), [...dflt.bers])
+    .option('--fi-repetitions <n>', `ftclipact: fault patterns per BER and candidate (ref ${ref.repetitions})`, parseIntOption('--fi-repetitions', 1), dflt.repetitions)
+    .option('--fi-candidates <n>', `ftclipact: thresholds per round (ref ${ref.candidates})`, parseIntOption('--fi-candidates', 3), dflt.candidates)
+    .option('--fi-rounds <n>', `ftclipact: most rounds per layer (ref ${ref.rounds})`, parseIntOption('--fi-rounds', 1), dflt.rounds)
+    .option('--fi-min-rounds <n>', `ftclipact: rounds before the early stop (ref ${ref.minRounds})`, parseIntOption('--fi-min-rounds', 1), dflt.minRounds)
+    .option('--fi-tolerance <a>', `ftclipact: early stop when adjacent scores differ by <= a (accuracy, ref ${ref.tolerance})`, parseFloatOption('--fi-tolerance'), dflt.tolerance)
+    .option('--fi-images <n>', `ftclipact: training images per trial (ref: its whole sub-train set, ~${ref.images})`, parseIntOption('--fi-images', 1), dflt.images)
+    .option('--format <f>', 'ftclipact: stored number format under faults (float32, q15.16, int8, ...)', 'float32')
+    .option('--count <m>', 'ftclipact: fault count model (bernoulli, reference, poisson, fixed:K)', 'bernoulli')
+    .option('--policy <p>', 'ftclipact: flipped float32 values: ieee or reference', 'ieee')
+    .option('--surface <kinds>', 'ftclipact: what faults hit (weight,bias,threshold)', 'weight,bias,threshold')
+    .option('--workers <w>', 'ftclipact: worker threads for trials', parseIntOption('--workers', 1), 1)
+    .option('--train-images <n>', `fitact/proact: training images, a seeded subset (default ${FITACT_DEFAULTS.images}; ref all)`, parseIntOption('--train-images', 1))
+    .option('--k <k>', `fitact/proact: steepness of smooth-zero (default ${FITACT_DEFAULTS.k})`, parseFloatOption('--k'))
+    .option('--warmup-epochs <n>', 'fitact/proact: warm-up epochs at 0.1 x lr before the cosine decay', parseIntOption('--warmup-epochs', 0))
+    .option('--epochs <n>', `fitact: epochs (default ${FITACT_DEFAULTS.epochs}; ref 100-150)`, parseIntOption('--epochs', 1))
+    .option('--lr <x>', `fitact: Adam learning rate (default ${FITACT_DEFAULTS.lr})`, parseFloatOption('--lr'))
+    .option('--lambda <x>', `fitact: weight of sum(mean(T^2)) in the loss (default ${FITACT_DEFAULTS.lambda})`, parseFloatOption('--lambda'))
+    .option('--weight-decays <list>', 'proact: AdamW weight decays tried per layer, strong to weak (default 4e-1,...,4e-11)', parseNumberList('--weight-decays'))
+    .option('--tolerance <points>', `proact: accepted validation accuracy change, in points (default ${PROACT_DEFAULTS.tolerance * 100}; ref 1.5)`, parseFloatOption('--tolerance'))
+    .option('--scalar-epochs <n>', `proact: epochs per layer-wise trial (default ${PROACT_DEFAULTS.scalarPhase.epochs}; ref 10)`, parseIntOption('--scalar-epochs', 1))
+    .option('--scalar-lr <x>', `proact: lr of layer-wise thresholds (default ${PROACT_DEFAULTS.scalarPhase.lr})`, parseFloatOption('--scalar-lr'))
+    .option('--vector-epochs <n>', `proact: epochs per neuron-/channel-wise trial (default ${PROACT_DEFAULTS.vectorPhase.epochs}; ref 100)`, parseIntOption('--vector-epochs', 1))
+    .option('--vector-lr <x>', `proact: lr of neuron-/channel-wise thresholds (default ${PROACT_DEFAULTS.vectorPhase.lr}; ref 1e-3)`, parseFloatOption('--vector-lr'))
+    .option('--reference-growing-set', 'proact: accepted layers stay trainable, as in the reference')
+    .option('--fresh', 'fitact/proact: ignore an existing training checkpoint and start again')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: HardenCli) => {
+      const method = checkMethod(o);
+      if (!o.model) throw new ProactError('harden: --model <file> is required');
+      if (!o.data) throw new ProactError("harden: --data <dir> is required (training data, or 'mnist')");
+      if (!o.out) throw new ProactError('harden: --out <file> is required (the hardened .onnx to write)');
+      checkGranularity(o.granularity, method);
+      if (o.tolerance !== undefined && !(o.tolerance >= 0 && o.tolerance < 100))
+        throw new ProactError(`--tolerance ${o.tolerance}: expected accuracy points in [0, 100), e.g. 1.5 (the reference's paper-era value)`);
+      const out = o.out;
+      const paths = companionPaths(out);
+
+      let modelBytes: Uint8Array;
+      try {
+        modelBytes = readFileSync(o.model);
+      } catch {
+        throw new ProactError(`${o.model}: cannot read the model file; give the path to an .onnx file`);
+      }
+      const graph = prepareGraph(readOnnx(modelBytes, { source: o.model }));
+      // Saved thresholds are checked against the model before any data is read.
+      const saved = o.thresholds ? readThresholdsFile(o.thresholds) : undefined;
+      const smooth = saved ? { ...(saved.k !== undefined ? { k: saved.k } : {}), ...(saved.guard !== undefined ? { guard: saved.guard } : {}) } : {};
+      const fromFile = saved ? applyThresholds(graph, saved.thresholds, saved.method, smooth) : undefined;
+      const trainSet = openDataset(o.data, { split: 'train' });
+      let testSet: Dataset | undefined;
+      try {
+        testSet = openDataset(o.data, { split: 'test' });
+      } catch {
+        testSet = undefined; // no test split: only the validation accuracy is reported
+      }
+      const data: HardenData = splitTrainValidation(trainSet, o.validation, o.seed);
+      log(`seed ${o.seed}: validation ${data.validation.count} and training ${data.train.count} images of ${trainSet.name}`);
+      const threads = o.threads;
+
+      let outcome: HardenOutcome;
+      let profile: Profile | undefined;
+      if (saved && fromFile) {
+        const t0 = performance.now();
+        const validationAccuracy = await graphAccuracy(fromFile, data.validation, { threads, batchSize: o.batch });
+        outcome = { method: saved.method, graph: fromFile, thresholds: saved.thresholds, decisions: [], imagesProcessed: data.validation.count, seconds: (performance.now() - t0) / 1000, validationAccuracy };
+        log(`applied ${countThresholdValues(saved.thresholds)} thresholds (${saved.method}) from ${o.thresholds}`);
+      } else {
+        const key: ProfileKey = { modelHash: sha256(modelBytes), data: `${data.train.name}:${data.train.count}`, images: o.profileImages, seed: o.seed, foldBatchNorm: true };
+        profile = loadCachedProfile(paths.profile, key, graph);
+        if (profile) log(`profile: reused ${paths.profile} (${profile.images} images)`);
+        else {
+          const bar = o.json ? undefined : progressBar('profile', Math.min(o.profileImages, data.train.count));
+          profile = await profileActivations(graph, data.train, { images: o.profileImages, seed: o.seed, threads, batchSize: o.batch, onBatch: (d) => bar?.update(d) });
+          bar?.stop();
+          saveProfile(paths.profile, key, profile);
+          log(`profile: ${profile.images} images, ${profile.layers.length} activation layers, cached in ${paths.profile}`);
+        }
+        const abort = new AbortController();
+        const onSigint = () => {
+          if (abort.signal.aborted) process.exit(130);
+          log('\ninterrupted: stopping after this step (Ctrl-C again to quit now); run the same command again to resume');
+          abort.abort();
+        };
+        process.on('SIGINT', onSigint);
+        try {
+          outcome = await runMethod(method!, graph, data, profile, o, paths.checkpoint, abort.signal); // checkMethod: no --thresholds means a method
+        } finally {
+          process.off('SIGINT', onSigint);
+        }
+      }
+
+      const hardened = outcome.graph;
+      hardened.metadata['proact.seed'] = String(o.seed);
+      Object.assign(hardened.metadata, reportArtifacts(outcome, graph, profile, o.seed));
+      writeFileSync(out, writeOnnx(hardened));
+      writeFileSync(paths.thresholds, thresholdsToJSON({ method: outcome.method, thresholds: outcome.thresholds, ...deployedSmoothForm(hardened) }));
+      writeFileSync(
+        paths.decisions,
+        JSON.stringify({ method: outcome.method, seed: o.seed, imagesProcessed: outcome.imagesProcessed, seconds: outcome.seconds, validationAccuracy: outcome.validationAccuracy, decisions: outcome.decisions }, null, 1) + '\n',
+      );
+      await checkExportedModel(out, hardened, data.validation.count > 0 ? data.validation : data.train);
+
+      const baseline = {
+        validation: await graphAccuracy(graph, data.validation, { threads, batchSize: o.batch }),
+        test: testSet ? await graphAccuracy(graph, testSet, { threads, batchSize: o.batch }) : NaN,
+      };
+      const testAccuracy = testSet ? await graphAccuracy(hardened, testSet, { threads, batchSize: o.batch }) : NaN;
+      const result = {
+        method: outcome.method,
+        model: o.model,
+        out,
+        thresholdsFile: paths.thresholds,
+        decisionsFile: paths.decisions,
+        seed: o.seed,
+        thresholdValues: countThresholdValues(outcome.thresholds),
+        validationImages: data.validation.count,
+        validationAccuracy: Number.isFinite(outcome.validationAccuracy) ? outcome.validationAccuracy : null,
+        testImages: testSet?.count ?? 0,
+        testAccuracy: Number.isFinite(testAccuracy) ? testAccuracy : null,
+        baseline: { validationAccuracy: Number.isFinite(baseline.validation) ? baseline.validation : null, testAccuracy: Number.isFinite(baseline.test) ? baseline.test : null },
+        imagesProcessed: outcome.imagesProcessed,
+        seconds: outcome.seconds,
+        decisions: outcome.decisions.length,
+      };
+      if (o.json) {
+        process.stdout.write(JSON.stringify(result) + '\n');
+        return;
+      }
+      process.stdout.write(
+        [
+          `method      ${outcome.method} (seed ${o.seed})`,
+          `wrote       ${out}, ${paths.thresholds}, ${paths.decisions}`,
+          `thresholds  ${result.thresholdValues.toLocaleString('en-US')} values in ${outcome.thresholds.length} layers`,
+          table(
+            ['accuracy %', 'unclipped', 'hardened'],
+            [
+              [`validation (${data.validation.count})`, pct(baseline.validation), pct(outcome.validationAccuracy)],
+              [`test (${testSet?.count ?? 0})`, pct(baseline.test), pct(testAccuracy)],
+            ],
+          ),
+          `budget      ${outcome.imagesProcessed.toLocaleString('en-US')} images through the network, ${outcome.seconds.toFixed(1)} s`,
+        ].join('\n') + '\n',
+      );
+    });
+}
+
+/**
+ * Report artifacts carried in the hardened model's ONNX metadata (`proact.artifact.<name>`): a campaign
+ * on the model stores them with its results, so `proact report` can show thresholds against the profiled
+ * maxima, the overhead table and the decision log without any extra file.
+ */
+function reportArtifacts(outcome: HardenOutcome, unclipped: Graph, profile: Profile | undefined, seed: number): Record<string, string> {
+  const MAX_VALUES = 4096; // larger (neuron-wise) layers are stored as a summary
+  const layers = outcome.thresholds.map((t) => {
+    const values = Array.from(t.values);
+    const sorted = [...values].sort((a, b) => a - b);
+    const summary = {
+      count: values.length,
+      min: sorted[0] ?? 0,
+      max: sorted[sorted.length - 1] ?? 0,
+      mean: values.reduce((a, b) => a + b, 0) / Math.max(1, values.length),
+      median: sorted[sorted.length >> 1] ?? 0,
+    };
+    const profiledMax = profile?.layers.find((l) => l.node === t.node)?.layerMax;
+    return {
+      layer: t.layer,
+      node: t.node,
+      kind: t.kind,
+      granularity: t.granularity,
+      dims: t.dims,
+      ...(values.length <= MAX_VALUES ? { values } : {}),
+      summary,
+      ...(profiledMax !== undefined ? { profiledMax } : {}),
+    };
+  });
+  const overhead = graphOverhead(unclipped);
+  let modelParameters = 0;
+  for (const [name, t] of unclipped.initializers) if (t.dtype === 'float32' && !name.startsWith('proact.')) modelParameters += t.data.length;
+  const schemes = (['layer', 'channel', 'hyrelu', 'neuron'] as const).map((k) => ({ scheme: k, parameters: overhead.schemes[k].parameters, bytes: overhead.schemes[k].bytes }));
+  return {
+    'proact.artifact.thresholds': JSON.stringify({ method: outcome.method, ...(profile ? { profileImages: profile.images } : {}), layers }),
+    'proact.artifact.overhead': JSON.stringify({ model: unclipped.name, modelParameters, reference: 'hyrelu', schemes }),
+    'proact.artifact.hardening': JSON.stringify({
+      method: outcome.method,
+      seconds: outcome.seconds,
+      imagesProcessed: outcome.imagesProcessed,
+      ...(Number.isFinite(outcome.validationAccuracy) ? { validationAccuracy: outcome.validationAccuracy } : {}),
+      settings: { seed },
+      decisions: outcome.decisions,
+    }),
+  };
+}
+
+async function runMethod(method: HardenMethod, graph: Graph, data: HardenData, profile: Profile, o: HardenCli, checkpoint: string, signal: AbortSignal): Promise<HardenOutcome> {
+  const threads = o.threads;
+  switch (method) {
+    case 'ranger':
+    case 'ranger-zero':
+      return hardenRanger(graph, data, profile, { method, granularity: (o.granularity ?? 'layer') as Granularity, threads, batchSize: o.batch });
+    case 'ftclipact': {
+      let bar: Progress | undefined;
+      let barLayer = -1;
+      const outcome = await hardenFtClipAct(
+        graph,
+        data,
+        profile,
+        ftClipActOptions(o, (p) => {
+          if (p.chosen !== undefined) {
+            bar?.stop();
+            bar = undefined;
+            log(`layer ${p.layer} (${profile.layers[p.layer]!.node}): T = ${p.chosen.toPrecision(5)} of max ${profile.layers[p.layer]!.layerMax.toPrecision(5)} after ${p.trialsDone} trials`);
+            return;
+          }
+          if (p.layer !== barLayer && !o.json) {
+            bar?.stop();
+            barLayer = p.layer;
+            bar = progressBar(`layer ${p.position + 1}/${p.searched}`, p.trialsPlanned, 'round {round}');
+          }
+          bar?.update(p.trialsDone, { round: p.round });
+        }),
+      );
+      bar?.stop();
+      return outcome;
+    }
+    case 'fitact':
+    case 'proact': {
+      const bars = trainingBars(o.json ?? false);
+      const common = { seed: o.seed, threads, batchSize: o.batch, checkpointPath: checkpoint, resume: !o.fresh, signal, onProgress: bars.update };
+      try {
+        if (method === 'fitact') {
+          const opts: FitActOptions = { ...common };
+          if (o.trainImages !== undefined) opts.images = o.trainImages;
+          if (o.k !== undefined) opts.k = o.k;
+          if (o.warmupEpochs !== undefined) opts.warmupEpochs = o.warmupEpochs;
+          if (o.epochs !== undefined) opts.epochs = o.epochs;
+          if (o.lr !== undefined) opts.lr = o.lr;
+          if (o.lambda !== undefined) opts.lambda = o.lambda;
+          if (o.granularity !== undefined) opts.granularity = o.granularity as Granularity | 'hyrelu';
+          return await hardenFitAct(graph, data, profile, opts);
+        }
+        const opts: ProActOptions = {
+          ...common,
+          onDecision: (d) => {
+            bars.stop();
+            log(`layer ${d.layer}: weight decay ${String(d.setting.weightDecay ?? '-')} -> validation ${pct(d.accuracy)}% ${d.accepted ? 'accepted' : 'rolled back'}`);
+          },
+        };
+        if (o.trainImages !== undefined) opts.images = o.trainImages;
+        if (o.k !== undefined) opts.k = o.k;
+        if (o.weightDecays !== undefined) opts.weightDecays = o.weightDecays;
+        if (o.tolerance !== undefined) opts.tolerance = o.tolerance / 100;
+        if (o.granularity !== undefined) opts.granularity = o.granularity as Granularity | 'hyrelu';
+        if (o.referenceGrowingSet) opts.referenceGrowingSet = true;
+        const phase = (epochs: number | undefined, lr: number | undefined) => ({
+          ...(epochs !== undefined ? { epochs } : {}),
+          ...(lr !== undefined ? { lr } : {}),
+          ...(o.warmupEpochs !== undefined ? { warmupEpochs: o.warmupEpochs } : {}),
+        });
+        opts.scalarPhase = phase(o.scalarEpochs, o.scalarLr);
+        opts.vectorPhase = phase(o.vectorEpochs, o.vectorLr);
+        return await hardenProAct(graph, data, profile, opts);
+      } finally {
+        bars.stop();
+      }
+    }
+  }
+}
+
+/** One progress bar per trained layer (and weight decay) of threshold training. */
+function trainingBars(quiet: boolean): { update: (p: ThresholdProgress) => void; stop: () => void } {
+  let bar: Progress | undefined;
+  let current = '';
+  return {
+    update: (p) => {
+      if (quiet) return;
+      const phase = `${p.method} layer ${p.layer}${p.weightDecay !== undefined ? ` wd ${p.weightDecay}` : ''}`;
+      if (phase !== current || !bar) {
+        bar?.stop();
+        current = phase;
+        bar = progressBar(phase, p.steps, 'epoch {epoch} loss {loss}');
+      }
+      bar.update(p.step, { epoch: `${p.epoch}/${p.epochs}`, loss: p.loss.toFixed(4) });
+    },
+    stop: () => {
+      bar?.stop();
+      bar = undefined;
+      current = '';
+    },
+  };
+}
+
+export function registerOverhead(program: Command): void {
+  program
+    .command('overhead')
+    .description('threshold memory each granularity adds to a model (neuron, channel, layer, HyReLU) and the ratios')
+    .requiredOption('--model <file>', 'ONNX model (plain or hardened by proact)')
+    .option('--layers', 'also list the activation layers')
+    .option('--json', 'print the result as JSON')
+    .action((o: { model: string; layers?: boolean; json?: boolean }) => {
+      let bytes: Uint8Array;
+      try {
+        bytes = readFileSync(o.model);
+      } catch {
+        throw new ProactError(`${o.model}: cannot read the model file; give the path to an .onnx file`);
+      }
+      const overhead = graphOverhead(prepareGraph(readOnnx(bytes, { source: o.model })));
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ model: o.model, ...overhead }) + '\n');
+        return;
+      }
+      const h = overhead.schemes.hyrelu.parameters;
+      const rows = (['neuron', 'channel', 'layer', 'hyrelu'] as const).map((s) => [
+        s === 'hyrelu' ? 'HyReLU' : `${s}-wise`,
+        overhead.schemes[s].parameters.toLocaleString('en-US'),
+        overhead.schemes[s].bytes.toLocaleString('en-US'),
+        (overhead.schemes[s].parameters / h).toFixed(2),
+      ]);
+      if (overhead.stored) rows.push(['this model', overhead.stored.parameters.toLocaleString('en-US'), overhead.stored.bytes.toLocaleString('en-US'), (overhead.stored.parameters / h).toFixed(2)]);
+      const lines = [
+        `model ${o.model}: ${overhead.layers.length} activation layers`,
+        table(['thresholds', 'parameters', 'bytes (float32)', 'x HyReLU'], rows),
+        `neuron-wise / HyReLU = ${overhead.ratios.neuronToHyrelu.toFixed(1)}x`,
+      ];
+      if (o.layers) lines.push('', table(['layer', 'node', 'dims', 'elements', 'channels'], overhead.layers.map((l) => [l.index, l.node, l.dims.join('x'), l.elements, l.channels])));
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}

@@ -1,0 +1,48 @@
+/** `proact harden --method fitact|proact`: the CLI wiring of the threshold-training methods, on the tiny MNIST CNN. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { thresholdsFromJSON } from '../../src/harden/index.js';
+import { runCli } from '../helpers/cli.js';
+import { writeTinyCnn } from '../helpers/tinymodel.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'proact-harden-cli-'));
+const model = writeTinyCnn(join(dir, 'tiny.onnx'), 6);
+const small = ['--profile-images', '400', '--validation', '200', '--seed', '9'];
+
+interface HardenJson {
+  method: string;
+  seed: number;
+  thresholdValues: number;
+  validationImages: number;
+  validationAccuracy: number;
+  testImages: number;
+  testAccuracy: number;
+  baseline: { validationAccuracy: number; testAccuracy: number };
+  imagesProcessed: number;
+}
+
+test('harden fitact and proact: wired with their budgets, smooth-zero thresholds recorded with k and guard', () => {
+  const budget = ['--train-images', '64', '--warmup-epochs', '0', '--batch', '32'];
+  const fit = runCli(['harden', '--method', 'fitact', '--model', model, '--data', 'mnist', '--out', join(dir, 'fit.onnx'), ...small, ...budget, '--epochs', '1', '--json']);
+  assert.equal(fit.code, 0, fit.stderr);
+  const fitSet = thresholdsFromJSON(readFileSync(join(dir, 'fit.thresholds.json'), 'utf8'));
+  assert.equal(fitSet.method, 'fitact');
+  assert.deepEqual(fitSet.thresholds.map((t) => [t.kind, t.granularity]), [['smooth-zero', 'neuron'], ['smooth-zero', 'neuron']]);
+  assert.equal(fitSet.k, 20);
+  assert.equal(fitSet.guard, true);
+
+  const pro = runCli([
+    'harden', '--method', 'proact', '--model', model, '--data', 'mnist', '--out', join(dir, 'pro.onnx'), ...small, ...budget,
+    '--weight-decays', '4e-1,4e-3', '--scalar-epochs', '1', '--vector-epochs', '1', '--tolerance', '50', '--json',
+  ]);
+  assert.equal(pro.code, 0, pro.stderr);
+  assert.match(pro.stderr, /layer 1: weight decay 0\.4 -> validation [\d.]+% accepted/, 'a 50-point tolerance accepts the first weight decay');
+  const proSet = thresholdsFromJSON(readFileSync(join(dir, 'pro.thresholds.json'), 'utf8'));
+  assert.deepEqual(proSet.thresholds.map((t) => [t.kind, t.granularity]), [['smooth-zero', 'layer'], ['smooth-zero', 'neuron']], 'HyReLU');
+  const log = JSON.parse(readFileSync(join(dir, 'pro.decisions.json'), 'utf8')) as { decisions: { layer: number; accepted: boolean }[] };
+  assert.deepEqual(log.decisions.map((d) => [d.layer, d.accepted]), [[1, true], [0, true]], 'last layer first, one trial each');
+  assert.equal((JSON.parse(pro.stdout) as HardenJson).thresholdValues, 1 + 16);
+});
