@@ -14,6 +14,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   campaign: async () => (await import('./campaign.js')).benchCampaign,
   queue: async () => (await import('./queue.js')).benchQueue,
   train: async () => (await import('./train.js')).benchTrain,
+  results: async () => (await import('./results.js')).benchResults,
 };
 
 async function main(): Promise<number> {

@@ -1,0 +1,75 @@
+/**
+ * `npm run bench -- results`: the experiment behind docs/results.md. Hardens resnet20.onnx with every
+ * method (and the granularity ablation of ProAct), runs one campaign per model over the default BER grid
+ * (float32, bernoulli counts, faults in weights, biases and thresholds), and prints a JSON summary plus a
+ * markdown table. Budgets come from the environment so the doc can state them:
+ * RESULTS_TRIALS (20), RESULTS_EVAL (2000 test images per trial), RESULTS_METHODS (all), RESULTS_DIR.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { openStore, summarizeCampaign } from '../src/campaign/index.js';
+import { CLI, requireShared } from './common.js';
+
+interface Variant {
+  name: string;
+  args: string[];
+}
+
+const VARIANTS: Variant[] = [
+  { name: 'ranger', args: ['--method', 'ranger'] },
+  { name: 'ranger-zero', args: ['--method', 'ranger-zero'] },
+  { name: 'ftclipact', args: ['--method', 'ftclipact', '--fi-images', '256', '--fi-repetitions', '3', '--fi-rounds', '2', '--fi-min-rounds', '1', '--workers', '2'] },
+  { name: 'fitact', args: ['--method', 'fitact'] },
+  { name: 'proact', args: ['--method', 'proact'] },
+  { name: 'proact-layer', args: ['--method', 'proact', '--granularity', 'layer'] },
+  { name: 'proact-channel', args: ['--method', 'proact', '--granularity', 'channel'] },
+  { name: 'proact-neuron', args: ['--method', 'proact', '--granularity', 'neuron'] },
+];
+
+function run(args: string[]): { stdout: string; seconds: number } {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PROACT_NO_PROGRESS: '1' }, maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`proact ${args.join(' ')} failed with ${r.status}`);
+  return { stdout: r.stdout, seconds: (performance.now() - t0) / 1000 };
+}
+
+export async function benchResults(): Promise<Record<string, unknown>> {
+  const model = requireShared('models/resnet20.onnx');
+  const data = requireShared('data/cifar10-jpeg75');
+  const dir = resolve(process.env.RESULTS_DIR ?? 'results-run');
+  mkdirSync(dir, { recursive: true });
+  const trials = process.env.RESULTS_TRIALS ?? '20';
+  const evalLimit = process.env.RESULTS_EVAL ?? '2000';
+  const only = process.env.RESULTS_METHODS?.split(',');
+  const db = join(dir, 'results.sqlite');
+  const hardening: Record<string, unknown> = {};
+  const models: [string, string][] = [['unprotected', model]];
+  for (const v of VARIANTS.filter((x) => !only || only.includes(x.name))) {
+    const out = join(dir, `resnet20-${v.name}.onnx`);
+    const r = run(['harden', ...v.args, '--model', model, '--data', data, '--out', out, '--json']);
+    hardening[v.name] = { ...JSON.parse(r.stdout.trim().split('\n').pop()!), wallSeconds: r.seconds };
+    models.push([v.name, out]);
+  }
+  for (const [name, m] of models) {
+    run(['campaign', '--model', m, '--data', data, '--trials', trials, '--eval-limit', evalLimit, '--workers', '2', '--seed', '0', '--db', db, '--resume', '--json']);
+    process.stderr.write(`campaign ${name} done\n`);
+  }
+  const store = openStore(db, { readonly: true });
+  const rows: Record<string, unknown>[] = [];
+  try {
+    for (const c of store.listCampaigns()) {
+      const name = models.find(([, m]) => m === c.modelPath)?.[0] ?? c.modelPath;
+      const s = summarizeCampaign(store, c.id);
+      rows.push({
+        name,
+        clean: c.cleanAccuracy,
+        perBer: s.perBer.map((b) => ({ ber: b.ber, n: b.accuracy.n, mean: b.accuracy.mean, ci: b.accuracy.ciHalfWidth, sdc: b.sdc.mean, due: b.due.mean })),
+        auc: s.accuracyAuc?.normalized ?? null,
+      });
+    }
+  } finally {
+    store.close();
+  }
+  return { bench: 'results', trials: Number(trials), evalImages: Number(evalLimit), hardening, campaigns: rows };
+}
