@@ -15,6 +15,10 @@ const benches: Record<string, () => Promise<Bench>> = {
   queue: async () => (await import('./queue.js')).benchQueue,
   train: async () => (await import('./train.js')).benchTrain,
   results: async () => (await import('./results.js')).benchResults,
+  thrgrad: async () => {
+    const { benchThrgrad } = await import('./thrgrad.js');
+    return (o) => benchThrgrad({ ...o, torch: true, threads: Number(process.env.BENCH_THREADS ?? 2) });
+  },
 };
 
 async function main(): Promise<number> {

@@ -63,14 +63,16 @@ function reduceAxes(c: RuleContext, axesFromInput: boolean): number[] {
   const n = c.node;
   const rank = c.dims(n.inputs[0]!).length;
   const axes = axesFromInput ? (n.inputs[1] ? toNumbers(c.constant(n.inputs[1], 'axes')) : undefined) : attrInts(n, 'axes', undefined);
-  if (axes && axes.length === 0 && attrInt(n, 'noop_with_empty_axes', 0) === 1) return [];
+  if ((!axes || axes.length === 0) && attrInt(n, 'noop_with_empty_axes', 0) === 1) return [];
   return (axes && axes.length ? axes : range(0, rank)).map((a) => (a + rank) % rank);
 }
 
 /** The gradient of a reduction: dy brought back to the input's shape (before any scaling). */
 function expandReduced(c: RuleContext, dy: string, axes: number[]): string {
   const x = c.node.inputs[0]!;
-  const kept = attrInt(c.node, 'keepdims', 1) === 1 || axes.length === 0 ? dy : c.e.unsqueeze(dy, axes);
+  const rank = c.dims(x).length;
+  // A scalar (every axis reduced, keepdims 0) broadcasts as it is; otherwise the reduced axes come back as 1s.
+  const kept = attrInt(c.node, 'keepdims', 1) === 1 || axes.length === 0 || axes.length === rank ? dy : c.e.unsqueeze(dy, axes);
   return c.e.op('Expand', [kept, c.e.shapeTensor(x)]);
 }
 
@@ -308,27 +310,35 @@ export const RULES: Record<string, Rule> = {
     return [cropOrPad(c, dy, pads.map((p) => -p)), null, null];
   },
 
-  // The inverse of a Slice: spread the kept elements back (interleaving step - 1 zeros), then pad to the input's size.
+  // The inverse of a Slice: put the kept elements back in place, zeros elsewhere. On the last two axes
+  // that is a MatMul with a constant 0/1 placement matrix (fast, and it also applies the offset);
+  // elsewhere the elements are spread (step - 1 zeros after each) and the result padded.
   Slice: (c, dy) => {
     const n = c.node;
     const x = n.inputs[0]!;
     const xd = c.dims(x);
+    const rank = xd.length;
     const rest = n.inputs.slice(1).map((name, k) => (name ? c.constant(name, ['starts', 'ends', 'axes', 'steps'][k]!) : undefined));
     const axes = rest[2] ? toNumbers(rest[2]) : (rest[0] ? toNumbers(rest[0]) : []).map((_, k) => k);
-    const sliced = new Set(axes.map((a) => (a + xd.length) % xd.length));
+    const sliced = new Set(axes.map((a) => (a + rank) % rank));
     const concrete = xd.map((d, k) => (d < 0 && !sliced.has(k) ? 1 : d));
     const { starts, steps, dims } = sliceParams(concrete, rest, n);
     let cur = dy;
     const curDims = c.dims(n.outputs[0]!).slice();
-    const pads = filled(2 * xd.length, 0);
+    const pads = filled(2 * rank, 0);
     for (const a of sliced) {
       if (steps[a]! < 0) unsupported(n, 'a negative step');
+      if (a >= rank - 2 && rank >= 2) {
+        cur = placeAlong(c, cur, a === rank - 1, starts[a]!, steps[a]!, dims[a]!, xd[a]!);
+        curDims[a] = xd[a]!;
+        continue;
+      }
       if (steps[a]! > 1 && dims[a]! > 0) {
         cur = spread(c, cur, curDims, a, steps[a]!);
         curDims[a] = dims[a]! * steps[a]!;
       }
       pads[a] = starts[a]!;
-      pads[a + xd.length] = xd[a]! - starts[a]! - curDims[a]!;
+      pads[a + rank] = xd[a]! - starts[a]! - curDims[a]!;
     }
     return [cropOrPad(c, cur, pads), null, null, null, null];
   },
@@ -395,6 +405,17 @@ function cropOrPad(c: RuleContext, v: string, pads: number[]): string {
   }
   if (pads.some((p) => p > 0)) out = c.e.op('Pad', [out, c.e.int64s(pads.map((p) => Math.max(0, p)))], { mode: { type: 'string', value: 'constant' } });
   return out;
+}
+
+/**
+ * Places the `count` entries of v's last (or second-to-last) axis at positions start, start + step, ...
+ * of an axis of length `size`, zeros elsewhere: v @ P with P[j, start + j step] = 1 (or P^T @ v).
+ */
+function placeAlong(c: RuleContext, v: string, last: boolean, start: number, step: number, count: number, size: number): string {
+  const values = new Array<number>(count * size).fill(0);
+  for (let j = 0; j < count; j++) values[last ? j * size + start + j * step : (start + j * step) * count + j] = 1;
+  const p = c.e.g.addConstant('grad.slice_placement', tensor(c.e.floatType, last ? [count, size] : [size, count], values));
+  return c.e.op('MatMul', last ? [v, p] : [p, v]);
 }
 
 /** [.., n, ..] -> [.., n * step, ..] along `axis` with each element followed by step - 1 zeros. */

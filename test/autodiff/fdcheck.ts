@@ -10,6 +10,7 @@
  * The relative error is taken against max(|fd|, |an|, 0.1 sqrt(sum_i (grad_i d_i)^2)), d = p+ - p-:
  * the last term is the size <grad, d> has when its terms do not cancel, so the floor only matters
  * when a random projection happens to cancel.
+ * FD_VERBOSE=1 prints each check's worst error, FD_VERBOSE=2 every direction.
  */
 import { Graph, f32, inferShapes, numel, tensor, type Tensor } from '../../src/graph/index.js';
 import { buildGradientGraph, gradName } from '../../src/autodiff/index.js';

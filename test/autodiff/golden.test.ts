@@ -2,6 +2,7 @@
  * The PyTorch golden (../shared/models/resnet20.thrgrad128.json, made by bench/make_thrgrad_golden.py):
  * ResNet-20 with every Relu replaced by the plain smooth-zero clip, scalar T_i = 2.0 + 0.25 i, mean
  * cross-entropy over the first 128 test records; the loss and its gradient w.r.t. the 19 thresholds.
+ * GOLDEN_VERBOSE=1 prints the comparison (docs/autodiff.md quotes it).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,9 +22,10 @@ interface Golden {
 }
 
 test('ResNet-20 smooth-zero threshold gradients match PyTorch (loss within 1e-4, gradients within 1e-3 relative)', async (t) => {
+  // One skip message, naming the first missing file.
   const model = sharedFile(t, 'models/resnet20.onnx');
-  const goldenPath = sharedFile(t, 'models/resnet20.thrgrad128.json');
-  const data = sharedFile(t, 'data/cifar10-jpeg75/test_batch.bin');
+  const goldenPath = model && sharedFile(t, 'models/resnet20.thrgrad128.json');
+  const data = goldenPath && sharedFile(t, 'data/cifar10-jpeg75/test_batch.bin');
   if (!model || !goldenPath || !data) return;
   const golden = JSON.parse(readFileSync(goldenPath, 'utf8')) as Golden;
   const g = prepareGraph(readOnnxFile(model));
