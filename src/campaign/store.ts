@@ -324,13 +324,13 @@ export class ResultStore {
     return this.guard('reading a campaign', () => {
       const column = typeof idOrKey === 'number' ? 'id' : 'key';
       const row = this.db.prepare<[number | string], CampaignRow>(`SELECT * FROM campaigns WHERE ${column} = ?`).get(idOrKey);
-      return row === undefined ? undefined : campaignFromRow(row);
+      return row === undefined ? undefined : campaignFromRow(row, this.path);
     });
   }
 
   listCampaigns(): CampaignRecord[] {
     return this.guard('listing campaigns', () =>
-      this.db.prepare<[], CampaignRow>('SELECT * FROM campaigns ORDER BY id').all().map(campaignFromRow),
+      this.db.prepare<[], CampaignRow>('SELECT * FROM campaigns ORDER BY id').all().map((row) => campaignFromRow(row, this.path)),
     );
   }
 
@@ -380,7 +380,7 @@ export class ResultStore {
         ber === undefined
           ? this.db.prepare<[number], TrialRow>('SELECT * FROM trials WHERE campaign_id = ? ORDER BY ber, trial').all(campaignId)
           : this.db.prepare<[number, number], TrialRow>('SELECT * FROM trials WHERE campaign_id = ? AND ber = ? ORDER BY trial').all(campaignId, ber);
-      return rows.map(trialFromRow);
+      return rows.map((row) => trialFromRow(row, this.path));
     });
   }
 
@@ -390,7 +390,7 @@ export class ResultStore {
       const row = this.db
         .prepare<[number, number, number], TrialRow>('SELECT * FROM trials WHERE campaign_id = ? AND ber = ? AND trial = ?')
         .get(campaignId, ber, trial);
-      return row === undefined ? undefined : trialFromRow(row);
+      return row === undefined ? undefined : trialFromRow(row, this.path);
     });
   }
 
@@ -430,7 +430,7 @@ export class ResultStore {
   getArtifact(campaignId: number, name: string): JsonValue | undefined {
     return this.guard(`reading artifact ${name}`, () => {
       const json = this.db.prepare<[number, string], string>('SELECT json FROM artifacts WHERE campaign_id = ? AND name = ?').pluck().get(campaignId, name);
-      return json === undefined ? undefined : (JSON.parse(json) as JsonValue);
+      return json === undefined ? undefined : storedJson(json, this.path, `artifact '${name}' of campaign ${campaignId}`);
     });
   }
 
@@ -520,7 +520,41 @@ function csvField(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-function campaignFromRow(row: CampaignRow): CampaignRecord {
+/**
+ * Rows are checked as they are read: a damaged file (or one edited by hand) can hold NULLs, text in
+ * number columns or broken JSON despite the schema, and must give a one-line error, not wrong numbers.
+ */
+function damaged(path: string, what: string, problem: string): ProactError {
+  return new ProactError(`${path}: damaged results store: ${what} ${problem}; restore the file from a copy or choose another store path`);
+}
+
+function storedJson(text: unknown, path: string, what: string): JsonValue {
+  if (typeof text !== 'string') throw damaged(path, what, 'is not JSON text');
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch {
+    throw damaged(path, what, 'is not valid JSON');
+  }
+}
+
+function storedObject(text: unknown, path: string, what: string): JsonObject {
+  const value = storedJson(text, path, what);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw damaged(path, what, 'is not a JSON object');
+  return value;
+}
+
+const CAMPAIGN_STATUSES: readonly string[] = ['running', 'complete', 'interrupted', 'failed'];
+const isInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function campaignFromRow(row: CampaignRow, path: string): CampaignRecord {
+  const what = `campaign row ${String(row.id)}`;
+  if (!isInteger(row.id)) throw damaged(path, what, 'has no integer id');
+  for (const column of ['key', 'created', 'tool_version', 'model_path', 'model_hash', 'data'] as const)
+    if (typeof row[column] !== 'string') throw damaged(path, what, `has ${column} ${String(row[column])}, not text`);
+  if (!isInteger(row.seed)) throw damaged(path, what, `has seed ${String(row.seed)}, not an integer`);
+  if (row.clean_accuracy !== null && !isFiniteNumber(row.clean_accuracy)) throw damaged(path, what, `has clean accuracy ${String(row.clean_accuracy)}`);
+  if (!CAMPAIGN_STATUSES.includes(row.status)) throw damaged(path, what, `has status ${String(row.status)}`);
   return {
     id: row.id,
     key: row.key,
@@ -530,13 +564,22 @@ function campaignFromRow(row: CampaignRow): CampaignRecord {
     modelHash: row.model_hash,
     data: row.data,
     seed: row.seed,
-    options: JSON.parse(row.options_json) as JsonObject,
+    options: storedObject(row.options_json, path, `${what} options`),
     cleanAccuracy: row.clean_accuracy,
     status: row.status as CampaignStatus,
   };
 }
 
-function trialFromRow(row: TrialRow): StoredTrial {
+function trialFromRow(row: TrialRow, path: string): StoredTrial {
+  const what = `trial row (campaign ${String(row.campaign_id)}, BER ${String(row.ber)}, trial ${String(row.trial)})`;
+  if (!isInteger(row.campaign_id)) throw damaged(path, what, 'has no integer campaign id');
+  if (!(isFiniteNumber(row.ber) && row.ber >= 0)) throw damaged(path, what, 'has an invalid BER');
+  if (!(isInteger(row.trial) && row.trial >= 0)) throw damaged(path, what, 'has an invalid trial index');
+  if (!(isInteger(row.faults) && row.faults >= 0)) throw damaged(path, what, `has faults ${String(row.faults)}`);
+  for (const column of ['accuracy', 'sdc', 'due', 'seconds'] as const)
+    if (!isFiniteNumber(row[column])) throw damaged(path, what, `has ${column} ${String(row[column])}, not a finite number`);
+  if (row.shard !== null && typeof row.shard !== 'string') throw damaged(path, what, 'has a shard that is not text');
+  if (typeof row.created !== 'string') throw damaged(path, what, 'has no creation time');
   return {
     campaignId: row.campaign_id,
     ber: row.ber,
@@ -548,7 +591,7 @@ function trialFromRow(row: TrialRow): StoredTrial {
     seconds: row.seconds,
     shard: row.shard,
     createdAt: row.created,
-    extra: row.extra_json === null ? null : (JSON.parse(row.extra_json) as JsonObject),
+    extra: row.extra_json === null ? null : storedObject(row.extra_json, path, `${what} extra`),
   };
 }
 

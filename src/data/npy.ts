@@ -57,10 +57,10 @@ export function parseNpyHeader(bytes: Uint8Array, path: string): NpyHeader {
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (descr === undefined) {
-    throw new ProactError(`${path}: .npy dtype is not a plain numeric type (header ${header.trim()}); save a plain uint8/float32/int64 array`);
+    throw new ProactError(`${path}: .npy dtype is not a plain numeric type (header ${shownHeader(header)}); save a plain uint8/float32/int64 array`);
   }
   if (fortran === undefined || shapeText === undefined) {
-    throw new ProactError(`${path}: cannot read the .npy header ${header.trim()}; save the array with numpy.save`);
+    throw new ProactError(`${path}: cannot read the .npy header ${shownHeader(header)}; save the array with numpy.save`);
   }
   if (fortran === 'True') {
     throw new ProactError(`${path}: .npy array is in Fortran (column-major) order; save numpy.ascontiguousarray(array) instead`);
@@ -72,6 +72,12 @@ export function parseNpyHeader(bytes: Uint8Array, path: string): NpyHeader {
     .map(Number);
   if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new ProactError(`${path}: cannot read the .npy shape (${shapeText}); save the array with numpy.save`);
   return { dtype: parseDtype(descr, path), shape, dataOffset };
+}
+
+/** The header as quoted in messages: a damaged file can declare a header of megabytes. */
+function shownHeader(header: string): string {
+  const text = header.trim();
+  return text.length > 120 ? `${text.slice(0, 120)}...` : text;
 }
 
 function parseDtype(descr: string, path: string): NpyDtype {

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { CLI } from '../helpers/cli.js';
 
@@ -23,7 +23,9 @@ test('README: every `npx proact` command of the tour runs and succeeds', () => {
     .map((l) => l.trim())
     .filter((l) => l.startsWith('npx proact '));
   assert.ok(commands.length >= 5, `found ${commands.length} commands`);
-  for (const f of ['/tmp/lenet.sqlite', '/tmp/lenet.sqlite-wal', '/tmp/lenet.sqlite-shm']) rmSync(f, { force: true });
+  // The tour writes to fixed /tmp paths: start from a clean slate (a ProAct checkpoint left by an
+  // older run with other settings would, rightly, be refused).
+  for (const f of readdirSync('/tmp')) if (f.startsWith('lenet')) rmSync(`/tmp/${f}`, { recursive: true, force: true });
   for (const line of commands) {
     const args = line.slice('npx proact '.length).split(/\s+/);
     const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, PROACT_NO_PROGRESS: '1' }, timeout: 300_000 });
