@@ -140,8 +140,8 @@ export function thresholdsFromJSON(text: string, where = 'thresholds'): Threshol
     if (granularity !== 'layer' && dims.length === 0) throw new ProactError(`${at}: ${granularity}-wise thresholds need the dims of the threshold tensor`);
     if (!Array.isArray(values) || values.length !== numel(dims as number[]))
       throw new ProactError(`${at}.values must be an array of ${numel(dims as number[])} numbers (dims [${dims}])`);
-    const bad = values.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v) || v < 0);
-    if (bad >= 0) throw new ProactError(`${at}.values[${bad}] = ${JSON.stringify(values[bad])}: thresholds must be finite numbers >= 0`);
+    const bad = values.findIndex((v) => typeof v !== 'number' || !Number.isFinite(Math.fround(v)) || v < 0);
+    if (bad >= 0) throw new ProactError(`${at}.values[${bad}] = ${JSON.stringify(values[bad])}: thresholds must be finite float32 numbers >= 0 (at most 3.4e38)`);
     return { layer: index, node, kind: kind as ActivationKind, granularity: granularity as Granularity, thresholdName: thresholdName(index), dims: [...(dims as number[])], values: Float32Array.from(values as number[]) };
   });
   thresholds.sort((a, b) => a.layer - b.layer);
