@@ -57,7 +57,7 @@ interface HardenCli {
   validation: number;
   seed: number;
   threads: number;
-  batch: number;
+  batch?: number;
   json?: boolean;
   granularity?: string;
   // FT-ClipAct
@@ -170,7 +170,7 @@ function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress
     surface,
     threads: o.threads,
     workers: o.workers,
-    batchSize: o.batch,
+    batchSize: evalBatch(o),
   };
   if (onProgress) opts.onProgress = onProgress;
   return opts;
@@ -191,7 +191,7 @@ export function registerHarden(program: Command): void {
     .option('--validation <n>', 'training images held out for validation (acceptance tests, reported accuracy)', parseIntOption('--validation', 0), 1000)
     .option('--seed <s>', 'seed of the validation split, the profiling subset, fault patterns and training', parseIntOption('--seed', 0), 0)
     .option('--threads <t>', 'onnxruntime intra-op threads', parseIntOption('--threads', 1), 2)
-    .option('--batch <n>', 'batch size', parseIntOption('--batch', 1), 128)
+    .option('--batch <n>', 'batch size (default 128 for evaluation and profiling; fitact/proact default to their own training batch)', parseIntOption('--batch', 1))
     .option('--granularity <g>', `threshold granularity: ranger ${GRANULARITIES.join('|')} (default layer); fitact/proact also hyrelu (defaults neuron, hyrelu)`)
     .option('--fi-bers <list>', `ftclipact: BERs of the score (ref ${ref.bers.join(',')})`, parseNumberList('--fi-bers'), [...dflt.bers])
     .option('--fi-repetitions <n>', `ftclipact: fault patterns per BER and candidate (ref ${ref.repetitions})`, parseIntOption('--fi-repetitions', 1), dflt.repetitions)
@@ -257,7 +257,7 @@ export function registerHarden(program: Command): void {
       let profile: Profile | undefined;
       if (saved && fromFile) {
         const t0 = performance.now();
-        const validationAccuracy = await graphAccuracy(fromFile, data.validation, { threads, batchSize: o.batch });
+        const validationAccuracy = await graphAccuracy(fromFile, data.validation, { threads, batchSize: evalBatch(o) });
         outcome = { method: saved.method, graph: fromFile, thresholds: saved.thresholds, decisions: [], imagesProcessed: data.validation.count, seconds: (performance.now() - t0) / 1000, validationAccuracy };
         log(`applied ${countThresholdValues(saved.thresholds)} thresholds (${saved.method}) from ${o.thresholds}`);
       } else {
@@ -266,7 +266,7 @@ export function registerHarden(program: Command): void {
         if (profile) log(`profile: reused ${paths.profile} (${profile.images} images)`);
         else {
           const bar = o.json ? undefined : progressBar('profile', Math.min(o.profileImages, data.train.count));
-          profile = await profileActivations(graph, data.train, { images: o.profileImages, seed: o.seed, threads, batchSize: o.batch, onBatch: (d) => bar?.update(d) });
+          profile = await profileActivations(graph, data.train, { images: o.profileImages, seed: o.seed, threads, batchSize: evalBatch(o), onBatch: (d) => bar?.update(d) });
           bar?.stop();
           saveProfile(paths.profile, key, profile);
           log(`profile: ${profile.images} images, ${profile.layers.length} activation layers, cached in ${paths.profile}`);
@@ -297,10 +297,10 @@ export function registerHarden(program: Command): void {
       await checkExportedModel(out, hardened, data.validation.count > 0 ? data.validation : data.train);
 
       const baseline = {
-        validation: await graphAccuracy(graph, data.validation, { threads, batchSize: o.batch }),
-        test: testSet ? await graphAccuracy(graph, testSet, { threads, batchSize: o.batch }) : NaN,
+        validation: await graphAccuracy(graph, data.validation, { threads, batchSize: evalBatch(o) }),
+        test: testSet ? await graphAccuracy(graph, testSet, { threads, batchSize: evalBatch(o) }) : NaN,
       };
-      const testAccuracy = testSet ? await graphAccuracy(hardened, testSet, { threads, batchSize: o.batch }) : NaN;
+      const testAccuracy = testSet ? await graphAccuracy(hardened, testSet, { threads, batchSize: evalBatch(o) }) : NaN;
       const result = {
         method: outcome.method,
         model: o.model,
@@ -338,6 +338,11 @@ export function registerHarden(program: Command): void {
         ].join('\n') + '\n',
       );
     });
+}
+
+/** Batch size for evaluation and profiling (training methods keep their own default unless --batch is given). */
+function evalBatch(o: HardenCli): number {
+  return o.batch ?? 128;
 }
 
 /**
@@ -392,7 +397,7 @@ async function runMethod(method: HardenMethod, graph: Graph, data: HardenData, p
   switch (method) {
     case 'ranger':
     case 'ranger-zero':
-      return hardenRanger(graph, data, profile, { method, granularity: (o.granularity ?? 'layer') as Granularity, threads, batchSize: o.batch });
+      return hardenRanger(graph, data, profile, { method, granularity: (o.granularity ?? 'layer') as Granularity, threads, batchSize: evalBatch(o) });
     case 'ftclipact': {
       let bar: Progress | undefined;
       let barLayer = -1;
@@ -421,7 +426,7 @@ async function runMethod(method: HardenMethod, graph: Graph, data: HardenData, p
     case 'fitact':
     case 'proact': {
       const bars = trainingBars(o.json ?? false);
-      const common = { seed: o.seed, threads, batchSize: o.batch, checkpointPath: checkpoint, resume: !o.fresh, signal, onProgress: bars.update };
+      const common = { seed: o.seed, threads, ...(o.batch !== undefined ? { batchSize: evalBatch(o) } : {}), checkpointPath: checkpoint, resume: !o.fresh, signal, onProgress: bars.update };
       try {
         if (method === 'fitact') {
           const opts: FitActOptions = { ...common };

@@ -6,6 +6,7 @@
  * All thresholds are trainable, so there is no frozen front to cache: every step runs the whole
  * network from the images (held in memory, decoded once).
  */
+import type { Dataset } from '../data/index.js';
 import type { Graph } from '../graph/index.js';
 import { Optimizer, checkSeed, deriveSeed, warmupCosineSchedule } from '../train/index.js';
 import { ProactError } from '../util/errors.js';
@@ -70,9 +71,9 @@ export const FITACT_DEFAULTS = {
   threads: 2,
   batchSize: 128,
   images: 2048,
-  epochs: 3,
+  epochs: 5,
   warmupEpochs: 0,
-  lr: 1e-3,
+  lr: 1e-2,
   lambda: 1e-3,
   k: DEFAULT_SMOOTH_K,
   granularity: 'neuron' as GranularitySpec,
@@ -86,37 +87,68 @@ export async function hardenFitAct(graph: Graph, data: HardenData, profile: Prof
   const o = resolveOptions(opts, profile.layers.length);
   const train = seededSubset(data.train, o.images, o.seed, 'fitact train');
   if (train.count === 0) throw new ProactError(`fitact: the training data ${data.train.name} is empty; threshold training needs images`);
-
   const thresholds = profile.layers.map((p, layer) => thresholdsFromProfile(layer, p, 'smooth-zero', o.granularities[layer]!));
+  const trained = await trainAllAtOnce(graph, train, thresholds, o, opts, runConfig(o, thresholds, profile, train.name), t0);
+
+  const hardened = applyThresholds(graph, thresholds, METHOD, { k: o.k, guard: true });
+  const validationAccuracy = await graphAccuracy(hardened, data.validation, { threads: o.threads, batchSize: Math.max(o.batchSize, 256) });
+  return {
+    method: METHOD,
+    graph: hardened,
+    thresholds,
+    decisions: [],
+    imagesProcessed: trained.imagesProcessed + data.validation.count,
+    seconds: trained.secondsBefore + (performance.now() - t0) / 1000,
+    validationAccuracy,
+  };
+}
+
+/**
+ * Trains every threshold together (CE + lambda L2, Adam, cosine decay), in place in `thresholds`,
+ * checkpointing after each epoch and resuming from a checkpoint of the same configuration.
+ */
+async function trainAllAtOnce(
+  graph: Graph,
+  train: Dataset,
+  thresholds: LayerThresholds[],
+  o: Resolved,
+  opts: FitActOptions,
+  config: Record<string, unknown>,
+  t0: number,
+): Promise<{ imagesProcessed: number; secondsBefore: number }> {
   const problem = buildThresholdProblem(graph, thresholds, {
     trainable: thresholds.map((t) => t.layer),
     loss: { crossEntropy: 1, distillation: 0, l2: o.lambda },
     k: o.k,
-    cachePrefix: false,
+    cachePrefix: false, // everything is trainable: the cut is the image itself
   });
-  const params = new Map(thresholds.map((t) => [t.thresholdName, t.values] as const));
   const perEpoch = stepsPerEpoch(train.count, o.batchSize);
   const epochs = o.warmupEpochs + o.epochs;
   const optimizer = new Optimizer({ kind: 'adam', lr: o.lr });
   const schedule = warmupCosineSchedule({ totalSteps: epochs * perEpoch, warmupSteps: o.warmupEpochs * perEpoch });
-
-  const config = runConfig(o, thresholds, profile, train.name);
   const resumed = opts.checkpointPath && opts.resume !== false ? resumeFrom(opts.checkpointPath, config, thresholds, optimizer) : undefined;
-  for (const t of thresholds) params.set(t.thresholdName, t.values);
-  let imagesProcessed = resumed?.imagesProcessed ?? 0;
-  const secondsBefore = resumed?.seconds ?? 0;
-  const elapsed = () => secondsBefore + (performance.now() - t0) / 1000;
-
   const firstEpoch = resumed?.epochsDone ?? 0;
-  const imagesBefore = imagesProcessed;
+  const imagesBefore = resumed?.imagesProcessed ?? 0;
+  const secondsBefore = resumed?.seconds ?? 0;
+  const params = new Map(thresholds.map((t) => [t.thresholdName, t.values] as const));
+
+  const saveEpoch = (epoch: number): void => {
+    if (!opts.checkpointPath) return;
+    const arrays = new Map<string, Float32Array>();
+    thresholdsToArrays(thresholds, arrays);
+    const optimizerStep = optimizerToCheckpoint(optimizer.state(), arrays);
+    const state = { epochsDone: epoch, optimizerStep, imagesProcessed: imagesBefore + (epoch - firstEpoch) * train.count, seconds: secondsBefore + (performance.now() - t0) / 1000 };
+    saveRunCheckpoint(opts.checkpointPath, { method: METHOD, config, state, arrays });
+  };
+
   const trainer = await ThresholdTrainer.create(problem, o.threads);
   try {
     const cache = await cacheCutValues(problem, train, { threads: o.threads, batchSize: o.batchSize });
-    imagesProcessed += await runEpochs(
+    const done = await runEpochs(
       {
         trainer,
         cache,
-        params,
+        params, // the thresholds' own arrays: updated in place
         optimizer,
         schedule,
         batchSize: o.batchSize,
@@ -125,30 +157,14 @@ export async function hardenFitAct(graph: Graph, data: HardenData, profile: Prof
         ...(opts.signal ? { signal: opts.signal } : {}),
         interruptMessage: `fitact: interrupted${opts.checkpointPath ? `; run again with checkpoint ${opts.checkpointPath} to resume` : ''}`,
         onStep: (epoch, step, steps, loss) => opts.onProgress?.({ method: METHOD, layer: 'all', epoch, epochs, step, steps, loss }),
-        onEpoch: (epoch) => {
-          if (!opts.checkpointPath) return;
-          const arrays = new Map<string, Float32Array>();
-          thresholdsToArrays(thresholds, arrays);
-          const optimizerStep = optimizerToCheckpoint(optimizer.state(), arrays);
-          saveRunCheckpoint(opts.checkpointPath, {
-            method: METHOD,
-            config,
-            state: { epochsDone: epoch, optimizerStep, imagesProcessed: imagesBefore + (epoch - firstEpoch) * train.count, seconds: elapsed() },
-            arrays,
-          });
-        },
+        onEpoch: saveEpoch,
       },
       firstEpoch,
     );
+    return { imagesProcessed: imagesBefore + done.images, secondsBefore };
   } finally {
     await trainer.release();
   }
-
-  for (const t of thresholds) t.values = params.get(t.thresholdName)!;
-  const hardened = applyThresholds(graph, thresholds, METHOD, { k: o.k, guard: true });
-  const validationAccuracy = await graphAccuracy(hardened, data.validation, { threads: o.threads, batchSize: Math.max(o.batchSize, 256) });
-  imagesProcessed += data.validation.count;
-  return { method: METHOD, graph: hardened, thresholds, decisions: [], imagesProcessed, seconds: elapsed(), validationAccuracy };
 }
 
 interface Resolved {

@@ -358,11 +358,16 @@ export class ThresholdTrainer {
   private forwardSession: Session | undefined;
   private readonly buffers = new Map<string, Float32Array>();
 
+  /** Whether the gradient graph reads the labels (not when the loss has no cross-entropy term). */
+  private readonly feedsLabels: boolean;
+
   private constructor(
     readonly problem: ThresholdProblem,
     private readonly gradientSession: Session,
     private readonly threads: number,
-  ) {}
+  ) {
+    this.feedsLabels = problem.gradient.inputs.some((v) => v.name === problem.labels);
+  }
 
   static async create(problem: ThresholdProblem, threads: number): Promise<ThresholdTrainer> {
     return new ThresholdTrainer(problem, await Session.create(problem.gradient, { threads }), threads);
@@ -373,9 +378,11 @@ export class ThresholdTrainer {
     const p = this.problem;
     const feeds = this.cutFeeds(cache, indices, 'step');
     const n = indices.length;
-    const labels = new BigInt64Array(n);
-    for (let i = 0; i < n; i++) labels[i] = cache.labels[indices[i]!]!;
-    if (this.problem.gradient.inputs.some((v) => v.name === p.labels)) feeds[p.labels] = { data: labels, dims: [n] };
+    if (this.feedsLabels) {
+      const labels = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) labels[i] = cache.labels[indices[i]!]!;
+      feeds[p.labels] = { data: labels, dims: [n] };
+    }
     if (p.teacher) {
       if (!cache.teacher) throw new Error('ThresholdTrainer.step: the problem distils but the cache holds no teacher probabilities');
       const classes = cache.teacher.length / cache.count;
@@ -462,8 +469,8 @@ export interface EpochLoop {
   /** Seed of the epoch shuffles; epoch e draws its order from deriveSeed(seed, `epoch <e>`). */
   seed: number;
   onStep?: (epoch: number, step: number, steps: number, loss: number) => void;
-  /** Called after each epoch (1-based), e.g. to checkpoint. */
-  onEpoch?: (epoch: number) => void | Promise<void>;
+  /** Called after each epoch (1-based), e.g. to checkpoint; returning 'stop' ends the phase there. */
+  onEpoch?: (epoch: number) => void | 'stop' | Promise<void | 'stop'>;
   signal?: AbortSignal;
   /** What to say when interrupted. */
   interruptMessage: string;
@@ -474,12 +481,19 @@ export function stepsPerEpoch(count: number, batchSize: number): number {
   return Math.ceil(count / batchSize);
 }
 
+export interface EpochsDone {
+  /** Images through the network (one per image per step). */
+  images: number;
+  /** The last epoch run (1-based); below `loop.epochs` when `onEpoch` stopped the phase. */
+  lastEpoch: number;
+}
+
 /**
  * Runs epochs `firstEpoch` .. `loop.epochs - 1` (0-based) of mini-batch training. Each epoch's order
  * depends only on the seed and the epoch number, so a run resumed at an epoch boundary (with the
- * optimiser state restored) continues exactly as the uninterrupted run. Returns images processed.
+ * optimiser state restored) continues exactly as the uninterrupted run.
  */
-export async function runEpochs(loop: EpochLoop, firstEpoch = 0): Promise<number> {
+export async function runEpochs(loop: EpochLoop, firstEpoch = 0): Promise<EpochsDone> {
   const perEpoch = stepsPerEpoch(loop.cache.count, loop.batchSize);
   const total = perEpoch * loop.epochs;
   let images = 0;
@@ -497,9 +511,9 @@ export async function runEpochs(loop: EpochLoop, firstEpoch = 0): Promise<number
       images += indices.length;
       loop.onStep?.(epoch + 1, step + 1, total, loss);
     }
-    await loop.onEpoch?.(epoch + 1);
+    if ((await loop.onEpoch?.(epoch + 1)) === 'stop') return { images, lastEpoch: epoch + 1 };
   }
-  return images;
+  return { images, lastEpoch: loop.epochs };
 }
 
 /** A threshold below 0 would clip every activation; keep thresholds >= 0 (a projection after each step). */

@@ -21,7 +21,7 @@ test('harden and overhead: bad input is a one-line error with exit code 2', () =
 
   const bad = join(dir, 'bad.thresholds.json');
   writeFileSync(bad, '{"format": "proact-thresholds", "version": 1, "method": "ranger", "layers": [{"layer": 0, "node": "x", "kind": "clip-sat", "granularity": "layer", "dims": [], "values": [-1]}]}');
-  expectUserError(runCli(['harden', '--thresholds', bad, '--model', model, ...base]), /bad\.thresholds\.json: layers\[0\]\.values\[0\] = -1: thresholds must be finite numbers >= 0/);
+  expectUserError(runCli(['harden', '--thresholds', bad, '--model', model, ...base]), /bad\.thresholds\.json: layers\[0\]\.values\[0\] = -1: thresholds must be finite float32 numbers >= 0/);
   writeFileSync(bad, '{"format": "proact-thresholds", "version": 1,');
   expectUserError(runCli(['harden', '--thresholds', bad, '--model', model, ...base]), /bad\.thresholds\.json: not valid JSON/);
   writeFileSync(bad, '{"format": "proact-thresholds", "version": 1, "method": "ranger", "layers": [{"layer": 0, "node": "x", "kind": "clip-sat", "granularity": "layer", "dims": [], "values": [1]}]}');

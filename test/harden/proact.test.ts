@@ -133,6 +133,46 @@ test('cached-prefix step on the shared ResNet-20 export matches the full graph (
   assert.equal(cut.length, 2, `the export's option-A shortcut (Slice + Pad) must cross the cut with the pre-activation: ${cut}`);
 });
 
+test('the training loss is 0.8 CE + 0.1 KD + 4e-8 mean(T^2), and its gradient matches central differences', async () => {
+  const { graph, data, profile } = await tinySetup();
+  const images = subset(data.train, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  const thresholds = hyreluThresholds(profile, 0.4);
+  const problem = buildThresholdProblem(graph, thresholds, { trainable: [0], loss: PROACT_LOSS });
+  const trainer = await ThresholdTrainer.create(problem, 1);
+  const cache = await cacheCutValues(problem, images, { threads: 1, batchSize: 16 });
+  cache.teacher = await teacherProbabilities(graph, images, { threads: 1, batchSize: 16 });
+  const indices = Int32Array.from({ length: 12 }, (_, i) => i);
+  const at = async (t: number) => (await trainer.step(cache, indices, new Map([['proact.threshold.0', Float32Array.of(t)]]))).loss;
+
+  // The loss written out from the clipped model's logits (the deployed, guarded form).
+  const { applyThresholds } = await import('../../src/harden/thresholds.js');
+  const { Session } = await import('../../src/runtime/index.js');
+  const session = await Session.create(applyThresholds(graph, thresholds, 'proact', { guard: true }));
+  const batch = images.read(0, 12);
+  const logits = (await session.run({ input: { data: batch.x, dims: [12, 1, 28, 28] } }))['logits']!.data;
+  await session.release();
+  let ce = 0, kd = 0;
+  for (let i = 0; i < 12; i++) {
+    const row = Array.from(logits.subarray(i * 10, i * 10 + 10));
+    const max = Math.max(...row);
+    const logZ = max + Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0));
+    ce -= (row[batch.labels[i]!]! - logZ) / 12;
+    for (let c = 0; c < 10; c++) kd -= (cache.teacher[i * 10 + c]! * (row[c]! - logZ)) / 12;
+  }
+  const t0 = thresholds[0]!.values[0]!;
+  const expected = 0.8 * ce + 0.1 * kd + 4e-8 * t0 * t0;
+  const step = await trainer.step(cache, indices, new Map([['proact.threshold.0', Float32Array.of(t0)]]));
+  assertClose([step.loss], [expected], 1e-5, 'loss');
+
+  // Small h: the loss has kinks (Relu, max-pool switches) that spoil wider differences.
+  const h = 3e-4;
+  const numeric = ((await at(t0 + h)) - (await at(t0 - h))) / (2 * h);
+  const analytic = step.grads.get('proact.threshold.0')![0]!;
+  assert.ok(Math.abs(analytic) > 1e-3, `the gradient in T should be clearly non-zero here (${analytic})`);
+  assert.ok(Math.abs(numeric - analytic) <= 0.02 * Math.abs(analytic), `d loss / dT: autodiff ${analytic} vs central difference ${numeric}`);
+  await trainer.release();
+});
+
 /** Small budgets for the tiny CNN: one run is about a second. */
 const TINY: ProActOptions = {
   images: 1000,
@@ -170,6 +210,12 @@ test('ProAct tightens the thresholds, keeps validation accuracy within tolerance
     assert.equal(withinTolerance(acc0, d.accuracy, 0.01), d.accepted, `decision ${JSON.stringify(d)} disagrees with |acc0 - acc| <= tolerance`);
     assert.ok(typeof d.setting['weightDecay'] === 'number');
   }
+  // Early rollback: the strongest weight decay leaves the tolerance before its last epoch and stops there.
+  const first = r.decisions[0]!;
+  assert.equal(first.setting['weightDecay'], 4);
+  const run = first.setting['epochsRun'] as number;
+  assert.ok(run < 4, `wd 4 should stop before its 4th epoch: ${first.note}`);
+  assert.ok(first.note!.startsWith(`rolled back after epoch ${run} of 4:`), first.note);
   const progressLayers = progress.map((p) => p.layer as number);
   assert.deepEqual(progressLayers, [...progressLayers].sort((a, b) => b - a), 'training runs layer 1, then layer 0');
 
@@ -243,6 +289,28 @@ test('ProAct with the reference growing set trains the accepted layers again (de
   const r = await hardenProAct(graph, data, profile, { ...TINY, weightDecays: [4e-1, 4e-2, 0], referenceGrowingSet: true, onDecision: (d) => trainedTogether.push(String(d.setting['trainable'])) });
   assert.ok(trainedTogether.includes('0..1'), `layer 0 trains layers 0..1 together: ${trainedTogether}`);
   assert.ok(r.decisions.some((d) => d.accepted));
+});
+
+test('ProAct without early rollback runs every trial to its end (paper era)', async () => {
+  const { graph, data, profile } = await tinySetup();
+  const steps: number[] = [];
+  const r = await hardenProAct(graph, data, profile, { ...TINY, weightDecays: [4, 4e-2], earlyRollback: false, onProgress: (p) => p.step === p.steps && steps.push(p.step) });
+  assert.ok(r.decisions.some((d) => !d.accepted));
+  for (const d of r.decisions) assert.equal(d.setting['epochsRun'], Number(d.setting['epochs']) + Number(d.setting['warmupEpochs']), d.note);
+  assert.equal(steps.length, r.decisions.length, 'every trial reaches its last step');
+});
+
+test('ProAct without the prefix cache (or above maxCacheBytes) reaches the same decisions and thresholds', async () => {
+  const { graph, data, profile } = await tinySetup();
+  const opts: ProActOptions = { ...TINY, weightDecays: [4e-1, 4e-2, 0] };
+  const cached = await hardenProAct(graph, data, profile, opts);
+  for (const variant of [{ cachePrefix: false }, { maxCacheBytes: 0 }]) {
+    const uncached = await hardenProAct(graph, data, profile, { ...opts, ...variant });
+    assert.deepEqual(uncached.decisions.map((d) => [d.layer, d.setting['weightDecay'], d.accepted]), cached.decisions.map((d) => [d.layer, d.setting['weightDecay'], d.accepted]));
+    uncached.thresholds.forEach((t, k) => assertClose(t.values, cached.thresholds[k]!.values, 1e-4, `${JSON.stringify(variant)} layer ${k}`));
+    // Uncached, the prefix is not run separately: fewer images counted.
+    assert.ok(uncached.imagesProcessed < cached.imagesProcessed, `${uncached.imagesProcessed} vs ${cached.imagesProcessed}`);
+  }
 });
 
 test('ProAct rejects bad options and a profile of another model with one-line errors', async () => {
