@@ -3,7 +3,7 @@
  * method (and the granularity ablation of ProAct), runs one campaign per model over the default BER grid
  * (float32, bernoulli counts, faults in weights, biases and thresholds), and prints a JSON summary plus a
  * markdown table. Budgets come from the environment so the doc can state them:
- * RESULTS_TRIALS (20), RESULTS_EVAL (2000 test images per trial), RESULTS_METHODS (all), RESULTS_DIR.
+ * RESULTS_TRIALS (10), RESULTS_EVAL (1000 test images per trial), RESULTS_METHODS (all), RESULTS_DIR.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -19,7 +19,7 @@ interface Variant {
 const VARIANTS: Variant[] = [
   { name: 'ranger', args: ['--method', 'ranger'] },
   { name: 'ranger-zero', args: ['--method', 'ranger-zero'] },
-  { name: 'ftclipact', args: ['--method', 'ftclipact', '--fi-images', '256', '--fi-repetitions', '3', '--fi-rounds', '2', '--fi-min-rounds', '1', '--workers', '2'] },
+  { name: 'ftclipact', args: ['--method', 'ftclipact', '--fi-images', '128', '--fi-repetitions', '2', '--fi-rounds', '1', '--fi-min-rounds', '1', '--workers', '2'] },
   { name: 'fitact', args: ['--method', 'fitact'] },
   { name: 'proact', args: ['--method', 'proact'] },
   { name: 'proact-layer', args: ['--method', 'proact', '--granularity', 'layer'] },
@@ -39,8 +39,8 @@ export async function benchResults(): Promise<Record<string, unknown>> {
   const data = requireShared('data/cifar10-jpeg75');
   const dir = resolve(process.env.RESULTS_DIR ?? 'results-run');
   mkdirSync(dir, { recursive: true });
-  const trials = process.env.RESULTS_TRIALS ?? '20';
-  const evalLimit = process.env.RESULTS_EVAL ?? '2000';
+  const trials = process.env.RESULTS_TRIALS ?? '10';
+  const evalLimit = process.env.RESULTS_EVAL ?? '1000';
   const only = process.env.RESULTS_METHODS?.split(',');
   const db = join(dir, 'results.sqlite');
   const hardening: Record<string, unknown> = {};
