@@ -10,7 +10,8 @@
  * A profile can be cached as JSON keyed by what determines it (model hash, data, image count, seed),
  * so an interrupted `proact harden` resumes without profiling again.
  */
-import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/files.js';
 import { ProactError } from '../util/errors.js';
 import { activationLayers, numel, type ActivationLayer, type Graph } from '../graph/index.js';
 import { seededPermutation, subset, type Dataset } from '../data/index.js';
@@ -225,9 +226,7 @@ export function loadCachedProfile(path: string, key: ProfileKey, graph: Graph): 
 
 /** Writes the profile atomically (temporary file + rename), so an interruption never leaves half a cache. */
 export function saveProfile(path: string, key: ProfileKey, profile: Profile): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, profileToJSON(profile, key));
-  renameSync(tmp, path);
+  writeFileAtomic(path, [profileToJSON(profile, key)], 'the profile cache');
 }
 
 function sortKeys(o: Record<string, unknown>): Record<string, unknown> {

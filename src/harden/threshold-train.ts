@@ -19,7 +19,8 @@
  * Thresholds being trained are tiny graph inputs, fed every step; weights and frozen thresholds stay
  * initializers so onnxruntime can pre-pack them. One session per problem serves every epoch and trial.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/files.js';
 import { addDistillation, addL2, addSoftmaxCrossEntropy, addWeightedSum, buildGradientGraph, gradName } from '../autodiff/index.js';
 import { seededPermutation, subset, type Dataset } from '../data/index.js';
 import { inferShapes, numel, removeDeadNodes, type Graph, type Node, type ValueInfo } from '../graph/index.js';
@@ -551,20 +552,7 @@ export function saveRunCheckpoint(path: string, ck: RunCheckpoint): void {
     state: ck.state,
     arrays: Object.fromEntries([...ck.arrays].map(([k, a]) => [k, Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64')])),
   };
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, 'w');
-    writeSync(fd, JSON.stringify(file));
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw new ProactError(`${path}: cannot write the checkpoint (${(e as Error).message}); check that the folder exists and is writable`, { cause: e });
-  }
+  writeFileAtomic(path, [JSON.stringify(file)], 'the checkpoint');
 }
 
 /**

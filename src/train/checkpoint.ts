@@ -8,7 +8,8 @@
  * zero padding to a multiple of 4 bytes, then the float32 tensors back to back (little-endian), in
  * the order and with the lengths listed in the header.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/files.js';
 import { ProactError } from '../util/errors.js';
 import type { OptimizerKind, OptimizerState } from './optim.js';
 
@@ -96,21 +97,7 @@ export function saveCheckpoint(path: string, ck: Checkpoint): void {
   prefix.writeUInt32LE(json.length, 8);
   json.copy(prefix, 12);
 
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, 'w');
-    writeSync(fd, prefix);
-    for (const a of arrays) writeSync(fd, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw new ProactError(`${path}: cannot write the checkpoint (${(e as Error).message}); check the folder exists and is writable`, { cause: e });
-  }
+  writeFileAtomic(path, [prefix, ...arrays.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength))], 'the checkpoint');
 }
 
 /** Reads a checkpoint written by {@link saveCheckpoint}. */

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
+import { trialsOf } from '../helpers/stores.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCampaign, openStore, mergeStores, parseShard, type CampaignOptions, type StoredTrial } from '../../src/campaign/index.js';
+import { runCampaign, openStore, mergeStores, parseShard, type CampaignOptions } from '../../src/campaign/index.js';
 import { writeTinyCnn } from '../helpers/tinymodel.js';
 import { spawnCli, runCli, expectUserError } from '../helpers/cli.js';
 
@@ -11,19 +12,6 @@ const dir = mkdtempSync(join(tmpdir(), 'proact-campaign-'));
 const model = writeTinyCnn(join(dir, 'tiny.onnx'));
 const base: Omit<CampaignOptions, 'db'> = { model, data: 'mnist', bers: [1e-4, 1e-3, 1e-2], trials: 6, evalLimit: 300, seed: 7, batchSize: 100 };
 
-function trialsOf(db: string): string[] {
-  const s = openStore(db, { readonly: true });
-  try {
-    const c = s.listCampaigns();
-    assert.equal(c.length, 1);
-    return s
-      .trials(c[0]!.id)
-      .map((t: StoredTrial) => JSON.stringify([t.ber, t.trial, t.accuracy, t.sdc, t.due, t.faults]))
-      .sort();
-  } finally {
-    s.close();
-  }
-}
 
 test('same seed: identical per-trial results with 1 and 2 workers, and for 3 merged shards', async () => {
   const one = join(dir, 'one.sqlite');

@@ -5,12 +5,13 @@
  * database must hold exactly the trials of one local run.
  */
 import { test } from 'node:test';
+import { trialsOf } from '../helpers/stores.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runCampaign, openStore, type StoredTrial } from '../../src/campaign/index.js';
+import { runCampaign } from '../../src/campaign/index.js';
 import { writeTinyCnn } from '../helpers/tinymodel.js';
 import { CLI } from '../helpers/cli.js';
 
@@ -19,19 +20,6 @@ const model = writeTinyCnn(join(dir, 'tiny.onnx'));
 const campaignArgs = '--ber 1e-3,1e-2 --trials 6 --eval-limit 300 --seed 7 --batch 100';
 const PROACT = `${process.execPath} ${CLI}`;
 
-function results(db: string): string[] {
-  const s = openStore(db, { readonly: true });
-  try {
-    const c = s.listCampaigns();
-    assert.equal(c.length, 1);
-    return s
-      .trials(c[0]!.id)
-      .map((t: StoredTrial) => JSON.stringify([t.ber, t.trial, t.accuracy, t.sdc, t.due, t.faults]))
-      .sort();
-  } finally {
-    s.close();
-  }
-}
 
 /** Runs a shell script with `env` added; resolves with its exit code and output (bounded by `timeoutMs`). */
 function sh(shell: string, args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -49,7 +37,7 @@ let referenceRun: Promise<string[]> | undefined;
 /** Per-trial results of the same campaign run locally in one process. */
 function reference(): Promise<string[]> {
   const db = join(dir, 'reference.sqlite');
-  referenceRun ??= runCampaign({ model, data: 'mnist', bers: [1e-3, 1e-2], trials: 6, evalLimit: 300, seed: 7, batchSize: 100, db }).then(() => results(db));
+  referenceRun ??= runCampaign({ model, data: 'mnist', bers: [1e-3, 1e-2], trials: 6, evalLimit: 300, seed: 7, batchSize: 100, db }).then(() => trialsOf(db));
   return referenceRun;
 }
 
@@ -66,7 +54,7 @@ test('docs/slurm-array.sh: 3 array tasks and the merge step give the trials of o
   const merge = await sh('bash', [script], { ...env, PROACT_STEP: 'merge' });
   assert.equal(merge.code, 0, merge.stderr);
   assert.match(merge.stdout, /1e-3\s+6\s/);
-  assert.deepEqual(results(join(out, 'campaign.sqlite')), await reference());
+  assert.deepEqual(trialsOf(join(out, 'campaign.sqlite')), await reference());
   // Outside an array job the script says how to submit it.
   const alone = await sh('bash', [script], { ...env, SLURM_ARRAY_TASK_ID: '' });
   assert.notEqual(alone.code, 0);
@@ -99,5 +87,5 @@ test('docs/k8s-indexed-job.yaml: the shard pods (JOB_COMPLETION_INDEX 0, 1) and 
   for (const p of pods) assert.equal(p.code, 0, p.stderr);
   const merge = await sh('sh', ['-c', containerScript(yaml, 'merge')], env);
   assert.equal(merge.code, 0, merge.stderr);
-  assert.deepEqual(results(join(out, 'campaign.sqlite')), await reference());
+  assert.deepEqual(trialsOf(join(out, 'campaign.sqlite')), await reference());
 });

@@ -4,12 +4,13 @@
  * model whose hash differs, and bad input.
  */
 import { after, test } from 'node:test';
+import { trialsOf } from '../helpers/stores.js';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
-import { runCampaign, openStore, type CampaignOptions, type StoredTrial } from '../../src/campaign/index.js';
+import { runCampaign, openStore, type CampaignOptions } from '../../src/campaign/index.js';
 import { parseRedisUrl, readQueueOverview, runQueuedCampaign, startTrialWorker, TRIALS_QUEUE, type TrialWorkerHandle } from '../../src/queue/index.js';
 import { ProactError } from '../../src/util/errors.js';
 import { writeTinyCnn } from '../helpers/tinymodel.js';
@@ -23,20 +24,6 @@ const base: Omit<CampaignOptions, 'db'> = { model, data: 'mnist', bers: [1e-3, 1
 const redis = redisFixture();
 after(() => redis.stop());
 
-/** Per-trial results (not timings) of the only campaign in a store, sorted. */
-function trialsOf(db: string): string[] {
-  const s = openStore(db, { readonly: true });
-  try {
-    const c = s.listCampaigns();
-    assert.equal(c.length, 1);
-    return s
-      .trials(c[0]!.id)
-      .map((t: StoredTrial) => JSON.stringify([t.ber, t.trial, t.accuracy, t.sdc, t.due, t.faults]))
-      .sort();
-  } finally {
-    s.close();
-  }
-}
 
 async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
