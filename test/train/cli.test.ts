@@ -17,7 +17,7 @@ import { runTrain, type TrainCliOptions, type TrainRecord } from '../../src/cli/
 import { ProactError } from '../../src/util/errors.js';
 import { expectUserError, type CliResult } from '../helpers/cli.js';
 
-const DRIVER = resolve(process.cwd(), 'dist/test/train/cli-driver.js');
+const DRIVER = resolve(process.cwd(), 'dist/src/cli/main.js'); // the real proact CLI
 const ENV = { ...process.env, PROACT_NO_PROGRESS: '1' };
 
 function trainCli(args: string[]): CliResult {
