@@ -190,8 +190,8 @@ export function seededPermutation(n: number, seed: number): Int32Array {
   return permutation;
 }
 
-/** mulberry32: a small 32-bit-state generator of uniform numbers in [0, 1); enough for shuffling. */
-function mulberry32(seed: number): () => number {
+/** mulberry32: a small 32-bit-state generator of uniform numbers in [0, 1); enough for shuffling and test data. */
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

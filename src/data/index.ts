@@ -14,6 +14,7 @@ export {
   batches,
   imageSize,
   seededPermutation,
+  mulberry32,
   splitTrainValidation,
   subset,
 } from './dataset.js';

@@ -15,18 +15,9 @@
 import { Graph, f32, inferShapes, numel, tensor, type Tensor } from '../../src/graph/index.js';
 import { buildGradientGraph, gradName } from '../../src/autodiff/index.js';
 import { Session, type Feeds } from '../../src/runtime/index.js';
+import { mulberry32 as rng } from '../../src/data/index.js';
+export { rng };
 
-/** Seeded uniform [0, 1) generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function normals(rand: () => number, n: number): Float64Array {
   const out = new Float64Array(n);

@@ -10,6 +10,7 @@ import {
   summarize,
 } from '../../src/campaign/stats.js';
 import { ProactError } from '../../src/util/errors.js';
+import { mulberry32 } from '../../src/data/index.js';
 
 // Reference quantiles from SciPy 1.17 (scipy.stats.t.ppf / norm.ppf); jstat agrees to ~1e-8.
 const T_0975_9 = 2.262157162798205;
@@ -78,17 +79,6 @@ test('summarize refuses empty input, non-finite values and bad confidence with o
   assert.throws(() => summarize([0.5, 0.6], { confidence: 95 }), /confidence 95/);
 });
 
-/** Deterministic uniform generator (mulberry32) for the coverage check. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('the 95% t interval covers the true mean of normal samples of 5 about 95% of the time', () => {
   const uniform = mulberry32(12345);

@@ -13,18 +13,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { CLI, runCli, type CliResult } from '../helpers/cli.js';
+export { mulberry32 } from '../../src/data/index.js';
+import { mulberry32 } from '../../src/data/index.js';
 
-/** mulberry32: the seeded generator of the kill moments. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface KillOptions {
   kills: number;

@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { openStore, type CampaignSpec, type JsonObject, type TrialRecord } from '../../src/campaign/index.js';
+import { mulberry32 as random } from '../../src/data/index.js';
 
 export const BERS = [1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5];
 export const TRIALS_PER_BER = 12;
@@ -15,17 +16,6 @@ export const HAND_ACCURACIES = [0.1, 0.12, 0.14];
 export const HAND_MEAN = 0.12;
 export const HAND_CI_HALF_WIDTH = (4.302652729749464 * 0.02) / Math.sqrt(3);
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Trials whose accuracy falls with BER like a real campaign: each trial is either barely hurt or collapses
