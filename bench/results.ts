@@ -1,14 +1,17 @@
 /**
- * `npm run bench -- results`: the experiment behind docs/results.md. Hardens resnet20.onnx with every
+ * `npm run bench -- results`: the experiment behind docs/results.md. Hardens a shared model with every
  * method (and the granularity ablation of ProAct), runs one campaign per model over the default BER grid
- * (float32, bernoulli counts, faults in weights, biases and thresholds), and prints a JSON summary plus a
- * markdown table. Budgets come from the environment so the doc can state them:
- * RESULTS_TRIALS (10), RESULTS_EVAL (1000 test images per trial), RESULTS_METHODS (all), RESULTS_DIR.
+ * (float32, bernoulli counts, faults in weights, biases and thresholds), and prints a JSON summary.
+ * Budgets come from the environment so the doc can state them: RESULTS_MODEL (resnet20, or any name
+ * of ../shared/models), RESULTS_TRIALS (10), RESULTS_EVAL (1000 test images per trial),
+ * RESULTS_METHODS (all), RESULTS_DIR (results-run). A hardened model already on disk is reused, so an
+ * interrupted run picks up where it stopped (campaigns resume from the database).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { openStore, summarizeCampaign } from '../src/campaign/index.js';
+import { writeFileAtomic } from '../src/util/files.js';
 import { CLI, requireShared } from './common.js';
 
 interface Variant {
@@ -35,9 +38,11 @@ function run(args: string[]): { stdout: string; seconds: number } {
 }
 
 export async function benchResults(): Promise<Record<string, unknown>> {
-  const model = requireShared('models/resnet20.onnx');
-  const data = requireShared('data/cifar10-jpeg75');
-  const dir = resolve(process.env.RESULTS_DIR ?? 'results-run');
+  const modelName = process.env.RESULTS_MODEL ?? 'resnet20';
+  // Relative paths, as a user types them: the database records the model path the campaign ran on.
+  const model = relative(process.cwd(), requireShared(`models/${modelName}.onnx`));
+  const data = relative(process.cwd(), requireShared('data/cifar10-jpeg75'));
+  const dir = process.env.RESULTS_DIR ?? 'results-run';
   mkdirSync(dir, { recursive: true });
   const trials = process.env.RESULTS_TRIALS ?? '10';
   const evalLimit = process.env.RESULTS_EVAL ?? '1000';
@@ -46,9 +51,14 @@ export async function benchResults(): Promise<Record<string, unknown>> {
   const hardening: Record<string, unknown> = {};
   const models: [string, string][] = [['unprotected', model]];
   for (const v of VARIANTS.filter((x) => !only || only.includes(x.name))) {
-    const out = join(dir, `resnet20-${v.name}.onnx`);
-    const r = run(['harden', ...v.args, '--model', model, '--data', data, '--out', out, '--json']);
-    hardening[v.name] = { ...JSON.parse(r.stdout.trim().split('\n').pop()!), wallSeconds: r.seconds };
+    const out = join(dir, `${modelName}-${v.name}.onnx`);
+    const record = join(dir, `${modelName}-${v.name}.harden.json`);
+    if (!existsSync(out) || !existsSync(record)) {
+      const r = run(['harden', ...v.args, '--model', model, '--data', data, '--out', out, '--json']);
+      const result = { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>), wallSeconds: r.seconds };
+      writeFileAtomic(record, [JSON.stringify(result) + '\n'], 'hardening record');
+    }
+    hardening[v.name] = JSON.parse(readFileSync(record, 'utf8')) as unknown;
     models.push([v.name, out]);
   }
   for (const [name, m] of models) {
@@ -58,7 +68,7 @@ export async function benchResults(): Promise<Record<string, unknown>> {
   const store = openStore(db, { readonly: true });
   const rows: Record<string, unknown>[] = [];
   try {
-    for (const c of store.listCampaigns()) {
+    for (const c of store.listCampaigns().filter((x) => models.some(([, m]) => m === x.modelPath))) {
       const name = models.find(([, m]) => m === c.modelPath)?.[0] ?? c.modelPath;
       const s = summarizeCampaign(store, c.id);
       rows.push({
@@ -71,5 +81,5 @@ export async function benchResults(): Promise<Record<string, unknown>> {
   } finally {
     store.close();
   }
-  return { bench: 'results', trials: Number(trials), evalImages: Number(evalLimit), hardening, campaigns: rows };
+  return { bench: 'results', model: modelName, trials: Number(trials), evalImages: Number(evalLimit), hardening, campaigns: rows };
 }

@@ -19,6 +19,7 @@ import { accessSync, constants as fsConstants, mkdirSync, statSync } from 'node:
 import { dirname, resolve } from 'node:path';
 import { ProactError } from '../util/errors.js';
 import { aucLog10, summarize, type AucLog10, type Summary } from './stats.js';
+import type { TrialOutcome } from './trial.js';
 
 /** 'PrAc' in ASCII: marks a SQLite file as a proact results store. */
 export const PROACT_APPLICATION_ID = 0x50724163;
@@ -61,16 +62,8 @@ export interface CampaignRecord {
 }
 
 /** One trial (one fault pattern at one BER) as the campaign runner produces it. */
-export interface TrialRecord {
-  ber: number;
-  /** Index of the trial at this BER (0-based); it seeds the fault pattern. */
-  trial: number;
-  accuracy: number;
-  sdc: number;
-  due: number;
-  /** Number of bits flipped. */
-  faults: number;
-  seconds: number;
+/** A trial as stored: what the trial measured plus where and when it ran. */
+export interface TrialRecord extends TrialOutcome {
   /** Shard that ran it, e.g. '2/3'. */
   shard?: string | null;
   extra?: JsonObject | null;

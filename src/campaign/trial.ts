@@ -33,14 +33,17 @@ export interface TrialTask {
   faults: FaultPlan['faults'];
 }
 
+/** What one trial measured: the record the store keeps (without its provenance fields). */
 export interface TrialOutcome {
   ber: number;
+  /** Index of the trial at this BER (0-based); it seeds the fault pattern. */
   trial: number;
   accuracy: number;
   /** Inputs the clean model classifies correctly and the faulty one does not (finite logits), over all inputs. */
   sdc: number;
   /** Inputs with Inf or NaN logits, over all inputs. */
   due: number;
+  /** Number of bits flipped. */
   faults: number;
   seconds: number;
 }

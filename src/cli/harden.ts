@@ -91,6 +91,27 @@ interface HardenCli {
 }
 
 /** Files written beside `--out`: `hardened.onnx` -> `hardened.thresholds.json`, `.decisions.json`, `.profile.json`. */
+/** What `proact harden --json` prints: one line, the shape scripts (and the tests) read. */
+export interface HardenCliResult {
+  method: string;
+  model: string;
+  out: string;
+  thresholdsFile: string;
+  decisionsFile: string;
+  seed: number;
+  thresholdValues: number;
+  validationImages: number;
+  /** null when there was no validation split. */
+  validationAccuracy: number | null;
+  testImages: number;
+  /** null when the dataset has no test split. */
+  testAccuracy: number | null;
+  baseline: { validationAccuracy: number | null; testAccuracy: number | null };
+  imagesProcessed: number;
+  seconds: number;
+  decisions: number;
+}
+
 export function companionPaths(out: string): { thresholds: string; decisions: string; profile: string; checkpoint: string } {
   const base = out.replace(/\.onnx$/i, '');
   return { thresholds: `${base}.thresholds.json`, decisions: `${base}.decisions.json`, profile: `${base}.profile.json`, checkpoint: `${base}.checkpoint.json` };
@@ -301,7 +322,7 @@ export function registerHarden(program: Command): void {
         test: testSet ? await graphAccuracy(graph, testSet, { threads, batchSize: evalBatch(o) }) : NaN,
       };
       const testAccuracy = testSet ? await graphAccuracy(hardened, testSet, { threads, batchSize: evalBatch(o) }) : NaN;
-      const result = {
+      const result: HardenCliResult = {
         method: outcome.method,
         model: o.model,
         out,

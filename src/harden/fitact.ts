@@ -32,15 +32,13 @@ import {
   thresholdsToArrays,
   type GranularitySpec,
   type ThresholdProgress,
+  type ThresholdTrainingOptions,
 } from './threshold-train.js';
 import { applyThresholds, thresholdsFromProfile } from './thresholds.js';
 import type { HardenData, HardenOutcome, LayerThresholds, Profile } from './types.js';
 
-export interface FitActOptions {
-  /** Seed of the image subset and the epoch shuffles (default 0). */
-  seed?: number;
-  /** onnxruntime intra-op threads (default 2). */
-  threads?: number;
+/** FitAct's options; the shared ones are documented in ThresholdTrainingOptions, defaults below. */
+export interface FitActOptions extends ThresholdTrainingOptions {
   /** Mini-batch size (default 128). */
   batchSize?: number;
   /** Training images, a seeded subset of `data.train` (default 2048; ref: all 50,000). */
@@ -53,17 +51,8 @@ export interface FitActOptions {
   lr?: number;
   /** Coefficient of sum(mean(T^2)) in the loss (default 1e-3; the reference uses 4e-11, see docs/hardening.md). */
   lambda?: number;
-  /** Steepness of smooth-zero (default 20). */
-  k?: number;
   /** Default 'neuron' (FitAct as published); other granularities for ablations. */
   granularity?: GranularitySpec;
-  onProgress?: (p: ThresholdProgress) => void;
-  /** Saved after each epoch; an existing file for the same configuration is resumed. */
-  checkpointPath?: string;
-  /** Resume from `checkpointPath` when it exists (default true); false starts again and overwrites it. */
-  resume?: boolean;
-  /** Stops the run between steps (the checkpoint keeps the finished epochs). */
-  signal?: AbortSignal;
 }
 
 export const FITACT_DEFAULTS = {

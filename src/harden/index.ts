@@ -12,4 +12,4 @@ export * from './ftclipact.js';
 export * from './overhead.js';
 export * from './fitact.js';
 export * from './proact.js';
-export type { GranularitySpec, LossWeights, ThresholdProgress } from './threshold-train.js';
+export type { GranularitySpec, LossWeights, ThresholdProgress, ThresholdTrainingOptions } from './threshold-train.js';

@@ -42,6 +42,7 @@ import {
   type LossWeights,
   type ThresholdProblem,
   type ThresholdProgress,
+  type ThresholdTrainingOptions,
 } from './threshold-train.js';
 import { applyThresholds, thresholdsFromProfile } from './thresholds.js';
 import type { Decision, HardenData, HardenOutcome, LayerThresholds, Profile } from './types.js';
@@ -55,11 +56,8 @@ export interface PhaseBudget {
   lr: number;
 }
 
-export interface ProActOptions {
-  /** Seed of the image subsets and the epoch shuffles (default 0). */
-  seed?: number;
-  /** onnxruntime intra-op threads (default 2). */
-  threads?: number;
+/** ProAct's options; the shared ones are documented in ThresholdTrainingOptions, defaults below. */
+export interface ProActOptions extends ThresholdTrainingOptions {
   /** Mini-batch size (default 64; ref 128). */
   batchSize?: number;
   /** Training images used, a seeded subset of `data.train` (default 1024; ref: all 50,000). */
@@ -70,8 +68,6 @@ export interface ProActOptions {
   weightDecays?: readonly number[];
   /** Accept a trial when |acc0 - acc| <= tolerance, accuracies as fractions (default 0.01 = 1 point; ref 1.5 points). */
   tolerance?: number;
-  /** Steepness of smooth-zero (default 20). */
-  k?: number;
   /** Default 'hyrelu': layer-wise everywhere, neuron-wise in the last activation layer. */
   granularity?: GranularitySpec;
   /** Budget for layer-wise (scalar) thresholds (default 2 + 1 warm-up epochs, lr 1e-1; ref 10 + 5, lr 1e-2). */
@@ -91,15 +87,8 @@ export interface ProActOptions {
   cachePrefix?: boolean;
   /** Above this many bytes of cached values for a layer, that layer runs uncached (default 1.5 GiB). */
   maxCacheBytes?: number;
-  onProgress?: (p: ThresholdProgress) => void;
   /** Called after every trial, accepted or rolled back. */
   onDecision?: (d: Decision) => void;
-  /** Saved after each finished layer; an existing file for the same configuration is resumed. */
-  checkpointPath?: string;
-  /** Resume from `checkpointPath` when it exists (default true); false starts again and overwrites it. */
-  resume?: boolean;
-  /** Stops the run between steps (the checkpoint keeps the finished layers). */
-  signal?: AbortSignal;
 }
 
 /** ProAct's defaults, sized for a few minutes of ResNet-20 on two cores; docs/hardening.md compares them with the reference. */

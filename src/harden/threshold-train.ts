@@ -65,6 +65,32 @@ export interface ThresholdProgress {
 }
 
 /** Per-layer granularities for `spec`, checked. */
+/**
+ * Options every threshold-training method (FitAct, ProAct) takes; each method documents its own
+ * defaults for them next to its own options.
+ */
+export interface ThresholdTrainingOptions {
+  /** Seed of the image subsets and the epoch shuffles (default 0). */
+  seed?: number;
+  /** onnxruntime intra-op threads (default 2). */
+  threads?: number;
+  /** Mini-batch size. */
+  batchSize?: number;
+  /** Training images, a seeded subset of `data.train` (ref: all 50,000). */
+  images?: number;
+  /** Steepness of smooth-zero (default 20). */
+  k?: number;
+  /** Threshold shape per activation layer. */
+  granularity?: GranularitySpec;
+  onProgress?: (p: ThresholdProgress) => void;
+  /** Saved as the run goes; an existing file for the same configuration is resumed. */
+  checkpointPath?: string;
+  /** Resume from `checkpointPath` when it exists (default true); false starts again and overwrites it. */
+  resume?: boolean;
+  /** Stops the run between steps (the checkpoint keeps the finished work). */
+  signal?: AbortSignal;
+}
+
 export function resolveGranularities(spec: GranularitySpec, layerCount: number, who: string): Granularity[] {
   if (spec === 'hyrelu') return Array.from({ length: layerCount }, (_, k) => (k === layerCount - 1 ? 'neuron' : 'layer'));
   if (typeof spec === 'string') {

@@ -7,22 +7,11 @@ import { join } from 'node:path';
 import { thresholdsFromJSON } from '../../src/harden/index.js';
 import { runCli } from '../helpers/cli.js';
 import { writeTinyCnn } from '../helpers/tinymodel.js';
+import type { HardenCliResult } from '../../src/cli/harden.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'proact-harden-cli-'));
 const model = writeTinyCnn(join(dir, 'tiny.onnx'), 6);
 const small = ['--profile-images', '400', '--validation', '200', '--seed', '9'];
-
-interface HardenJson {
-  method: string;
-  seed: number;
-  thresholdValues: number;
-  validationImages: number;
-  validationAccuracy: number;
-  testImages: number;
-  testAccuracy: number;
-  baseline: { validationAccuracy: number; testAccuracy: number };
-  imagesProcessed: number;
-}
 
 test('harden fitact and proact: wired with their budgets, smooth-zero thresholds recorded with k and guard', () => {
   const budget = ['--train-images', '64', '--warmup-epochs', '0', '--batch', '32'];
@@ -44,5 +33,5 @@ test('harden fitact and proact: wired with their budgets, smooth-zero thresholds
   assert.deepEqual(proSet.thresholds.map((t) => [t.kind, t.granularity]), [['smooth-zero', 'layer'], ['smooth-zero', 'neuron']], 'HyReLU');
   const log = JSON.parse(readFileSync(join(dir, 'pro.decisions.json'), 'utf8')) as { decisions: { layer: number; accepted: boolean }[] };
   assert.deepEqual(log.decisions.map((d) => [d.layer, d.accepted]), [[1, true], [0, true]], 'last layer first, one trial each');
-  assert.equal((JSON.parse(pro.stdout) as HardenJson).thresholdValues, 1 + 16);
+  assert.equal((JSON.parse(pro.stdout) as HardenCliResult).thresholdValues, 1 + 16);
 });
