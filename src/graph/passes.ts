@@ -2,12 +2,17 @@
  * Rewrite passes over the IR: constant folding of exporter shape arithmetic, BatchNorm folding into
  * the preceding Conv, dead-node removal, and the listing of activation layers.
  */
-import { attrFloat, type Graph, type Node } from './ir.js';
+import { attrFloat, isThresholdName, type Graph, type Node } from './ir.js';
 import { FOLDABLE_OPS, evalConstNode } from './consteval.js';
 import { inferNode, inferShapes, type ValueType } from './shapes.js';
 import { f32, numel, toNumbers, type Tensor } from './tensor.js';
 
-/** Folds every node whose inputs are constants (including Shape of a known shape). Returns nodes removed. */
+/**
+ * Folds every node whose inputs are constants (including Shape of a known shape). Returns nodes removed.
+ * Nodes that read a threshold initializer are never folded: a threshold is stored once and may be used
+ * twice (guarded smooth-zero reads T in its gate and T + margin in its guard), and fault injection
+ * patches the stored value, so a folded copy such as T + margin would silently stay fault-free.
+ */
 export function foldConstants(g: Graph): number {
   g.topoSort();
   const consts = new Map<string, Tensor>(g.initializers);
@@ -20,7 +25,7 @@ export function foldConstants(g: Graph): number {
   for (const n of g.nodes) {
     const ins = n.inputs.map((i) => (i ? consts.get(i) : undefined));
     let folded: Tensor | undefined;
-    const allConst = n.inputs.every((i, k) => !i || ins[k]);
+    const allConst = n.inputs.every((i, k) => !i || ins[k]) && !n.inputs.some((i) => isThresholdName(i));
     if (n.outputs.length === 1 && FOLDABLE_OPS.has(n.op)) {
       if (n.op === 'Shape') {
         const t = types.get(n.inputs[0]!);

@@ -11,11 +11,12 @@ import { join } from 'node:path';
 import { applyPlanToBytes, loadEvalSet, makeFaultable, runTrial, sha256, type EvalSet, type FaultableModel } from '../../src/campaign/index.js';
 import { openDataset } from '../../src/data/index.js';
 import { FaultPlanner, PLAN_VERSION, applyPlan, float32Bits, float32FromBits, planFromJSON, planToJSON, surfaceHash, type FaultPlan } from '../../src/faults/index.js';
-import { parameterLayers, prepareGraph, readOnnxFile, type Graph } from '../../src/graph/index.js';
+import { THRESHOLD_PREFIX, activationLayers, parameterLayers, prepareGraph, readOnnxFile, scalarF32, writeOnnx, type Graph } from '../../src/graph/index.js';
+import { hardenGraph } from '../../src/harden/index.js';
 import { Session } from '../../src/runtime/index.js';
 import { runCli } from '../helpers/cli.js';
 import { sharedFile } from '../helpers/shared.js';
-import { writeTinyCnn } from '../helpers/tinymodel.js';
+import { tinyCnn, writeTinyCnn } from '../helpers/tinymodel.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'proact-faults-model-'));
 const BATCH = 250; // the campaign's default batch size
@@ -211,6 +212,43 @@ for (const c of cases) {
     // One weight of the first layer feeds every output: (nearly) every image's logits change.
     assert.ok(changedImages >= 0.9 * evalSet.count, `${changedImages} of ${evalSet.count} images changed`);
     assert.ok(faulty.some((v) => !Number.isFinite(v) || Math.abs(v) > 1e6), 'the huge weight reaches the logits');
+  });
+}
+
+// A threshold is stored once but read twice by guarded smooth-zero (gate: T - x; guard: x <= T + margin).
+// The campaign patches the stored bytes, so both reads must see the fault: the patched model must give
+// exactly the logits of the deployed hardened file with that threshold edited. (Before the fix, graph
+// preparation folded T + margin into a fault-free constant: a NaN threshold made the whole output NaN
+// instead of zeroing the layer, and a huge threshold kept its clean guard.)
+for (const kind of ['smooth-zero', 'clip-zero', 'clip-sat'] as const) {
+  test(`${kind}: a fault in a threshold reaches every use of it (patched campaign model = deployed model with T edited)`, async () => {
+    const g = tinyCnn();
+    const values = [1.25, 0.75]; // bit 30 of 1.25 gives NaN, of 0.75 a finite 2.6e38; bit 31 flips the sign
+    hardenGraph(
+      g,
+      activationLayers(g).map((l, i) => ({ node: l.node, kind, threshold: scalarF32(values[i]!), thresholdName: `${THRESHOLD_PREFIX}${i}`, guard: kind === 'smooth-zero' })),
+    );
+    const path = join(dir, `tiny-${kind}.onnx`);
+    writeFileSync(path, writeOnnx(g));
+    const faultable = makeFaultable(prepared(path), { kinds: ['threshold'] });
+    const evalSet = loadEvalSet(openDataset('mnist', { split: 'test' }), 0, 200);
+    const clean = await logitsOf(faultable.bytes, evalSet);
+    for (const [layer, bit] of [[0, 30], [1, 30], [0, 31], [1, 31]] as const) {
+      const name = `${THRESHOLD_PREFIX}${layer}`;
+      const before = values[layer]!;
+      const after = float32FromBits((float32Bits(before) ^ (1 << bit)) >>> 0);
+      const plan = planFromJSON(
+        planToJSON({ version: PLAN_VERSION, seed: 0, ber: 1e-3, trial: 0, format: 'float32', count: 'fixed:1', policy: 'ieee', referenceSurface: false, surfaceHash: surfaceHash(faultable.surface), faults: [{ tensor: name, index: 0, bit, before, after }] }),
+        faultable.surface,
+      );
+      const patched = await logitsOf(applyPlanToBytes(faultable, plan.faults), evalSet);
+      const edited = readOnnxFile(path);
+      (edited.initializers.get(name)!.data as Float32Array)[0] = after;
+      const deployed = await logitsOf(writeOnnx(edited), evalSet);
+      assert.ok(bytesOf(patched).equals(bytesOf(deployed)), `${kind}, ${name} bit ${bit} (${before} -> ${after}): patched and deployed logits differ`);
+      assert.ok(!bytesOf(patched).equals(bytesOf(clean)), `${kind}, ${name} bit ${bit}: the fault changed nothing`);
+      if (kind !== 'clip-sat') assert.ok(patched.every(Number.isFinite), `${kind}, ${name} bit ${bit}: non-finite logits from a threshold fault`);
+    }
   });
 }
 

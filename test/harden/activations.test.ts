@@ -195,3 +195,26 @@ test('hardenGraph and replaceRelu reject bad plans with one-line errors', () => 
   assert.throws(() => hardenGraph(smallNet(), [{ node: 'relu1', kind: 'smooth-zero', threshold: scalarF32(1), k: 0 }]), /k > 0/);
   assert.throws(() => hardenGraph(smallNet(), [{ node: 'relu1', kind: 'clamp' as ActivationKind, threshold: scalarF32(1) }]), isProactError);
 });
+
+// A bit flip can hit a threshold too (campaigns inject faults there): bit 30 of a T in [1, 2) gives NaN
+// (+Inf for T = 1 exactly), bit 31 makes T negative. For every x each form must then give: clip-zero and
+// guarded smooth-zero zero the element when T is NaN (x <= NaN is false); clip-sat passes max(x, 0)
+// unclipped (x > NaN is false). A NaN element in the last activation layer would make every logit NaN
+// for every image. One double fault stays NaN and is documented: smooth-zero with T = +Inf and x = +Inf
+// (Inf * sigmoid(Inf - Inf)); the unprotected model gives Inf there.
+for (const kind of ['clip-zero', 'clip-sat', 'smooth-zero'] as const) {
+  test(`${kind} with a faulty threshold (NaN, +Inf, negative) never outputs NaN`, async () => {
+    const xs = [-Infinity, -1, 0, 0.5, 1.5, 3, 1e30, Infinity, NaN].map(Math.fround);
+    for (const t of [NaN, Infinity, -1.5]) {
+      const g = reluGraph([xs.length]);
+      replaceRelu(g, 'act', { kind, threshold: f32([xs.length], xs.map(() => t)), thresholdName: 'T', guard: true }, [xs.length]);
+      const y = await run(g, Float32Array.from(xs), [1, xs.length]);
+      xs.forEach((x, i) => {
+        if (kind === 'smooth-zero' && t === Infinity && x === Infinity) return;
+        assert.ok(!Number.isNaN(y[i]!), `${kind}: x=${x} T=${t} gave NaN`);
+        if (Number.isNaN(t)) assert.equal(y[i], kind === 'clip-sat' && x > 0 ? x : 0, `${kind}: x=${x} T=NaN`);
+        if (t < 0 && kind !== 'clip-sat') assert.equal(y[i], 0, `${kind}: x=${x} T=${t}`);
+      });
+    }
+  });
+}
