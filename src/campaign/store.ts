@@ -490,6 +490,64 @@ export function summarizeCampaign(store: ResultStore, campaignId: number, option
   return { campaign, perBer, accuracyAuc };
 }
 
+/** One BER of a paired comparison: trial i of A against trial i of B. */
+export interface PairedBer {
+  ber: number;
+  /** Trial indices both campaigns ran. */
+  pairs: number;
+  /** Trials only one side ran (not used). */
+  onlyA: number;
+  onlyB: number;
+  /** Statistics of accuracy(A, trial i) - accuracy(B, trial i) over the pairs. */
+  accuracyDifference: Summary;
+}
+
+export interface PairedComparison {
+  a: CampaignRecord;
+  b: CampaignRecord;
+  perBer: PairedBer[];
+}
+
+/**
+ * Compares two campaigns trial by trial. With the same seed, trial i at a BER draws the same stream for
+ * both, and with `bernoulli` (or `reference`) counts the same weight and bias faults: the models differ
+ * only in what they do with them (thresholds add their own flips on top). Differences of paired trials
+ * cancel the trial-to-trial spread of the faults themselves, which dominates the CI of each campaign
+ * alone (a trial either survives or collapses), so a paired CI can separate methods that two
+ * overlapping unpaired CIs cannot. Campaigns with different seeds are refused: their trials are unrelated.
+ */
+export function compareCampaigns(store: ResultStore, idA: number, idB: number, options: { confidence?: number } = {}): PairedComparison {
+  const a = store.getCampaign(idA);
+  const b = store.getCampaign(idB);
+  if (a === undefined || b === undefined) throw new ProactError(`${store.path}: no campaign with id ${a === undefined ? idA : idB}; list them with 'proact campaign export ${store.path}'`);
+  if (a.seed !== b.seed) throw new ProactError(`campaigns ${idA} and ${idB} have different seeds (${a.seed}, ${b.seed}): their trials are not paired; compare campaigns run with the same --seed`);
+  if (a.data !== b.data) throw new ProactError(`campaigns ${idA} and ${idB} evaluated different images (${a.data}, ${b.data}); compare campaigns run on the same --data and --eval-limit`);
+  const byBer = (id: number): Map<number, Map<number, number>> => {
+    const m = new Map<number, Map<number, number>>();
+    for (const t of store.trials(id)) {
+      const row = m.get(t.ber) ?? new Map<number, number>();
+      row.set(t.trial, t.accuracy);
+      m.set(t.ber, row);
+    }
+    return m;
+  };
+  const ta = byBer(idA);
+  const tb = byBer(idB);
+  const perBer: PairedBer[] = [];
+  for (const [ber, rowA] of [...ta].sort((x, y) => x[0] - y[0])) {
+    const rowB = tb.get(ber);
+    if (!rowB) continue;
+    const diffs: number[] = [];
+    for (const [trial, acc] of rowA) {
+      const other = rowB.get(trial);
+      if (other !== undefined) diffs.push(acc - other);
+    }
+    if (diffs.length === 0) continue;
+    perBer.push({ ber, pairs: diffs.length, onlyA: rowA.size - diffs.length, onlyB: rowB.size - diffs.length, accuracyDifference: summarize(diffs, options) });
+  }
+  return { a, b, perBer };
+}
+
 const CSV_COLUMNS = ['ber', 'trial', 'accuracy', 'sdc', 'due', 'faults', 'seconds', 'shard', 'created', 'extra_json'] as const;
 
 /**

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   DEFAULT_BERS,
+  compareCampaigns,
   exportTrialsCsv,
   mergeStores,
   openStore,
@@ -66,10 +67,19 @@ export function summaryTable(s: CampaignSummary): string {
   return lines.join('\n');
 }
 
+/**
+ * `--json` of a campaign subcommand. The parent `campaign` command has a --json of its own, and
+ * commander gives a flag after the subcommand's arguments to the parent when both define it, so the
+ * subcommand reads it from the merged options.
+ */
+function wantsJson(command: Command): boolean {
+  return (command.optsWithGlobals() as { json?: boolean }).json === true;
+}
+
 export function registerCampaign(program: Command): void {
   const cmd = program
     .command('campaign')
-    .description('fault-injection campaign over bit error rates, stored in SQLite (subcommands: merge, export, status)')
+    .description('fault-injection campaign over bit error rates, stored in SQLite (subcommands: merge, export, compare, status)')
     .option('--model <file>', 'ONNX model (plain or hardened)')
     .option('--data <dir>', "evaluation data (CIFAR dir, MNIST IDX, .npy) or 'mnist'")
     .option('--split <split>', 'train or test', 'test')
@@ -198,17 +208,47 @@ export function registerCampaign(program: Command): void {
     });
 
   cmd
+    .command('compare')
+    .description('paired comparison of two campaigns of one database: trial i of A against trial i of B (same seed, same faults)')
+    .argument('<db>', 'results database')
+    .argument('<a>', 'campaign id of A (ids: proact campaign export <db>)', parseIntOption('campaign id A', 1))
+    .argument('<b>', 'campaign id of B', parseIntOption('campaign id B', 1))
+    .option('--json', 'print the comparison as JSON')
+    .action((db: string, a: number, b: number, _o: unknown, command: Command) => {
+      const json = wantsJson(command);
+      const store = openStore(db, { readonly: true });
+      try {
+        const c = compareCampaigns(store, a, b);
+        if (json) {
+          process.stdout.write(JSON.stringify(c) + '\n');
+          return;
+        }
+        const pts = (x: number) => (100 * x).toFixed(2);
+        const rows = c.perBer.map((p) => {
+          const d = p.accuracyDifference;
+          const verdict = d.ciLow > 0 ? 'A better' : d.ciHigh < 0 ? 'B better' : 'no difference at 95%';
+          return [p.ber.toExponential(0), p.pairs, `${pts(d.mean)} ± ${pts(d.ciHalfWidth)}`, verdict];
+        });
+        process.stdout.write(`A = campaign ${a} (${c.a.modelPath})\nB = campaign ${b} (${c.b.modelPath})\n`);
+        process.stdout.write(table(['BER', 'pairs', 'accuracy A - B (points, 95% CI)', 'verdict'], rows) + '\n');
+      } finally {
+        store.close();
+      }
+    });
+
+  cmd
     .command('export')
     .description('print the summary (or the trials as CSV) of the campaigns in a database')
     .argument('<db>', 'results database')
     .option('--csv', 'print the trials as CSV')
     .option('--json', 'print the summaries as JSON')
-    .action((db: string, o: { csv?: boolean; json?: boolean }) => {
+    .action((db: string, o: { csv?: boolean }, command: Command) => {
+      const json = wantsJson(command);
       const store = openStore(db, { readonly: true });
       try {
         for (const c of store.listCampaigns()) {
           if (o.csv) process.stdout.write(exportTrialsCsv(store, c.id));
-          else if (o.json) process.stdout.write(JSON.stringify(summarizeCampaign(store, c.id)) + '\n');
+          else if (json) process.stdout.write(JSON.stringify(summarizeCampaign(store, c.id)) + '\n');
           else process.stdout.write(`campaign ${c.id} (${c.modelPath}, seed ${c.seed}, ${c.status})\n${summaryTable(summarizeCampaign(store, c.id))}\n\n`);
         }
       } finally {

@@ -5,4 +5,10 @@
  */
 import { main } from './program.js';
 
+// `proact ... | head`: the reader closed the pipe; stop quietly, as Unix tools do, instead of crashing.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 process.exitCode = await main(process.argv.slice(2));

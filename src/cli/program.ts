@@ -3,7 +3,7 @@
  * tests can drive the parser in-process (src/cli/main.ts is the executable that calls `main`).
  * User errors (ProactError, bad flags) print one line and exit with code 2; `--verbose` adds the stack trace.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { isProactError } from '../util/errors.js';
 import { registerEval } from './eval.js';
 import { registerAll } from './commands.js';
@@ -20,8 +20,18 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true);
   registerEval(program);
   registerAll(program);
-  // Subcommands inherit the error handling of the program.
-  for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => {} });
+  // Options are positional: a command's options are read before its subcommand only. `campaign` has
+  // --json and --csv of its own, and so do `campaign export` and `campaign compare`; without this,
+  // commander hands `campaign export db --json` to the parent. --verbose stays usable anywhere: every
+  // command also accepts it (hidden), and main() reads it from argv.
+  program.enablePositionalOptions();
+  const configure = (c: Command): void => {
+    c.exitOverride().configureOutput({ outputError: () => {} }); // subcommands share the program's error handling
+    if (c.commands.length > 0) c.enablePositionalOptions();
+    if (!c.options.some((o) => o.long === '--verbose')) c.addOption(new Option('--verbose', 'print stack traces of errors').hideHelp());
+    c.commands.forEach(configure);
+  };
+  program.commands.forEach(configure);
   return program;
 }
 

@@ -33,7 +33,8 @@ function walk(cmd: Command, prefix: string[], out: CommandShape[]): void {
     const path = [...prefix, sub.name()];
     out.push({
       path,
-      flags: sub.options.map((o) => ({ flag: o.long ?? o.short ?? o.flags, takesValue: o.required || o.optional })),
+      // --verbose asks for the stack trace on purpose; the one-line contract is for everything else.
+      flags: sub.options.filter((o) => o.long !== '--verbose').map((o) => ({ flag: o.long ?? o.short ?? o.flags, takesValue: o.required || o.optional })),
     });
     walk(sub, path, out);
   }
