@@ -37,6 +37,11 @@ export interface WorkerReport {
   rejectionKinds: Record<string, number>;
 }
 
+/** A report with nothing counted yet: the worker's starting point, and the runner's when a worker died before reporting. */
+export function emptyReport(target: string, what = ''): WorkerReport {
+  return { target, what, corpusCases: 0, seedsRejected: [], cases: 0, parsed: 0, rejected: 0, crashes: [], slow: [], maxCaseMs: 0, seconds: 0, rejectionKinds: {} };
+}
+
 export interface WorkerJob {
   target: string;
   cases: number;
@@ -81,20 +86,6 @@ export function fuzzTarget(target: string, o: FuzzOptions): Promise<WorkerReport
   };
   const counters = new Int32Array(state);
   const currentInput = () => new Uint8Array(input, 0, Math.min(Atomics.load(counters, 1), MAX_SHARED_INPUT)).slice();
-  const empty = (): WorkerReport => ({
-    target,
-    what: '',
-    corpusCases: 0,
-    seedsRejected: [],
-    cases: 0,
-    parsed: 0,
-    rejected: 0,
-    crashes: [],
-    slow: [],
-    maxCaseMs: 0,
-    seconds: 0,
-    rejectionKinds: {},
-  });
   const started = performance.now();
   return new Promise((resolve) => {
     const worker = new Worker(new URL('./worker.js', import.meta.url), {
@@ -117,7 +108,7 @@ export function fuzzTarget(target: string, o: FuzzOptions): Promise<WorkerReport
       resolve(report);
     };
     let partial: WorkerReport | undefined;
-    const latest = (): WorkerReport => (partial ? { ...partial, crashes: [...partial.crashes], slow: [...partial.slow] } : empty());
+    const latest = (): WorkerReport => (partial ? { ...partial, crashes: [...partial.crashes], slow: [...partial.slow] } : emptyReport(target));
     const died = (why: string) => {
       if (finished) return; // the exit that follows terminate() after a report
       const r = latest();

@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { readCorpus, saveInput } from './corpus.js';
 import { targetByName } from './targets/index.js';
 import { classify, rejectionKind, type FuzzContext } from './target.js';
-import type { CaseFailure, WorkerJob, WorkerReport } from './runner.js';
+import { emptyReport, type CaseFailure, type WorkerJob, type WorkerReport } from './runner.js';
 
 const job = workerData as WorkerJob;
 const state = new Int32Array(job.state);
@@ -32,20 +32,7 @@ async function main(): Promise<WorkerReport> {
   const corpus = target.corpus ?? target.name;
   const tmp = mkdtempSync(join(tmpdir(), `proact-fuzz-${target.name}-`));
   const ctx: FuzzContext = { tmp, seeds: readCorpus('seed', corpus).map((f) => f.bytes), sharedDir: job.sharedDir };
-  const report: WorkerReport = {
-    target: target.name,
-    what: target.what,
-    corpusCases: 0,
-    seedsRejected: [],
-    cases: 0,
-    parsed: 0,
-    rejected: 0,
-    crashes: [],
-    slow: [],
-    maxCaseMs: 0,
-    seconds: 0,
-    rejectionKinds: {},
-  };
+  const report: WorkerReport = emptyReport(target.name, target.what);
   const started = performance.now();
   try {
     const skip = await target.prepare?.(ctx);

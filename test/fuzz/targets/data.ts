@@ -49,77 +49,70 @@ function cifarTarget(variant: 'cifar10' | 'cifar100', fileName: string): FuzzTar
 export const cifar10Target = cifarTarget('cifar10', 'test_batch.bin');
 export const cifar100Target = cifarTarget('cifar100', 'test.bin');
 
-export const idxImagesTarget: FuzzTarget = {
+/**
+ * A target whose input is one file of a two-file dataset: `companion` is written once, valid, beside it;
+ * `open` is what openDataset receives (the fuzzed file, the folder, or the companion).
+ */
+function pairedFileTarget(o: {
+  name: string;
+  what: string;
+  companion: [file: string, bytes: () => Uint8Array];
+  fuzzed: string;
+  open: 'fuzzed' | 'folder' | 'companion';
+}): FuzzTarget {
+  return {
+    name: o.name,
+    what: o.what,
+    prepare(ctx) {
+      writeFileSync(join(folder(ctx, o.name), o.companion[0]), o.companion[1]());
+      return undefined;
+    },
+    inputs: (ctx) => mutatedBytes(ctx.seeds),
+    run(input, ctx) {
+      const dir = join(ctx.tmp, o.name);
+      writeFileSync(join(dir, o.fuzzed), input);
+      const path = o.open === 'folder' ? dir : join(dir, o.open === 'fuzzed' ? o.fuzzed : o.companion[0]);
+      decodeAll(openDataset(path, { split: 'test' }));
+    },
+  };
+}
+
+export const idxImagesTarget = pairedFileTarget({
   name: 'idx-images',
   what: 'MNIST IDX images files (3 labels beside them) -> openDataset + decode',
-  prepare(ctx) {
-    writeFileSync(join(folder(ctx, 'idx-images'), 't10k-labels-idx1-ubyte'), companions.idxLabels());
-    return undefined;
-  },
-  inputs: (ctx) => mutatedBytes(ctx.seeds),
-  run(input, ctx) {
-    const images = join(ctx.tmp, 'idx-images', 't10k-images-idx3-ubyte');
-    writeFileSync(images, input);
-    decodeAll(openDataset(images, { split: 'test' }));
-  },
-};
+  companion: ['t10k-labels-idx1-ubyte', companions.idxLabels],
+  fuzzed: 't10k-images-idx3-ubyte',
+  open: 'fuzzed',
+});
 
-export const idxLabelsTarget: FuzzTarget = {
+export const idxLabelsTarget = pairedFileTarget({
   name: 'idx-labels',
   what: 'MNIST IDX labels files (3 images beside them) -> openDataset (directory) + decode',
-  prepare(ctx) {
-    writeFileSync(join(folder(ctx, 'idx-labels'), 't10k-images-idx3-ubyte'), companions.idxImages());
-    return undefined;
-  },
-  inputs: (ctx) => mutatedBytes(ctx.seeds),
-  run(input, ctx) {
-    const dir = join(ctx.tmp, 'idx-labels');
-    writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), input);
-    decodeAll(openDataset(dir, { split: 'test' }));
-  },
-};
+  companion: ['t10k-images-idx3-ubyte', companions.idxImages],
+  fuzzed: 't10k-labels-idx1-ubyte',
+  open: 'folder',
+});
 
-export const idxGzTarget: FuzzTarget = {
+export const idxGzTarget = pairedFileTarget({
   name: 'idx-gz',
   what: 'gzip-compressed IDX images (.gz bytes mutated) -> openDataset + decode',
-  prepare(ctx) {
-    writeFileSync(join(folder(ctx, 'idx-gz'), 't10k-labels-idx1-ubyte.gz'), gzipSync(companions.idxLabels()));
-    return undefined;
-  },
-  inputs: (ctx) => mutatedBytes(ctx.seeds),
-  run(input, ctx) {
-    const images = join(ctx.tmp, 'idx-gz', 't10k-images-idx3-ubyte.gz');
-    writeFileSync(images, input);
-    decodeAll(openDataset(images, { split: 'test' }));
-  },
-};
+  companion: ['t10k-labels-idx1-ubyte.gz', () => gzipSync(companions.idxLabels())],
+  fuzzed: 't10k-images-idx3-ubyte.gz',
+  open: 'fuzzed',
+});
 
-export const npyImagesTarget: FuzzTarget = {
+export const npyImagesTarget = pairedFileTarget({
   name: 'npy-images',
   what: 'NumPy .npy images (3 int64 labels beside them) -> openDataset (directory) + decode',
-  prepare(ctx) {
-    writeFileSync(join(folder(ctx, 'npy-images'), 'y_test.npy'), companions.npyLabels());
-    return undefined;
-  },
-  inputs: (ctx) => mutatedBytes(ctx.seeds),
-  run(input, ctx) {
-    const dir = join(ctx.tmp, 'npy-images');
-    writeFileSync(join(dir, 'x_test.npy'), input);
-    decodeAll(openDataset(dir, { split: 'test' }));
-  },
-};
+  companion: ['y_test.npy', companions.npyLabels],
+  fuzzed: 'x_test.npy',
+  open: 'folder',
+});
 
-export const npyLabelsTarget: FuzzTarget = {
+export const npyLabelsTarget = pairedFileTarget({
   name: 'npy-labels',
   what: 'NumPy .npy labels (3 uint8 images beside them) -> openDataset (images file) + decode',
-  prepare(ctx) {
-    writeFileSync(join(folder(ctx, 'npy-labels'), 'x_test.npy'), companions.npyImages());
-    return undefined;
-  },
-  inputs: (ctx) => mutatedBytes(ctx.seeds),
-  run(input, ctx) {
-    const dir = join(ctx.tmp, 'npy-labels');
-    writeFileSync(join(dir, 'y_test.npy'), input);
-    decodeAll(openDataset(join(dir, 'x_test.npy'), { split: 'test' }));
-  },
-};
+  companion: ['x_test.npy', companions.npyImages],
+  fuzzed: 'y_test.npy',
+  open: 'companion',
+});
