@@ -468,17 +468,22 @@ export interface CampaignSummary {
   accuracyAuc: AucLog10 | null;
 }
 
-/** Per-BER summaries (mean, CI, median, IQR) of accuracy, SDC and DUE, and the accuracy AUC. */
-export function summarizeCampaign(store: ResultStore, campaignId: number, options: { confidence?: number } = {}): CampaignSummary {
-  const campaign = store.getCampaign(campaignId);
-  if (campaign === undefined) throw new ProactError(`${store.path}: no campaign with id ${campaignId}; list them with listCampaigns()`);
+/** The trials of a campaign grouped by BER, BERs in ascending order (trials by index within each). */
+function trialsByBer(store: ResultStore, campaignId: number): Map<number, StoredTrial[]> {
   const byBer = new Map<number, StoredTrial[]>();
   for (const t of store.trials(campaignId)) {
     const list = byBer.get(t.ber) ?? [];
     list.push(t);
     byBer.set(t.ber, list);
   }
-  const perBer = [...byBer].map(([ber, trials]) => ({
+  return byBer;
+}
+
+/** Per-BER summaries (mean, CI, median, IQR) of accuracy, SDC and DUE, and the accuracy AUC. */
+export function summarizeCampaign(store: ResultStore, campaignId: number, options: { confidence?: number } = {}): CampaignSummary {
+  const campaign = store.getCampaign(campaignId);
+  if (campaign === undefined) throw new ProactError(`${store.path}: no campaign with id ${campaignId}; list them with listCampaigns()`);
+  const perBer = [...trialsByBer(store, campaignId)].map(([ber, trials]) => ({
     ber,
     accuracy: summarize(trials.map((t) => t.accuracy), options),
     sdc: summarize(trials.map((t) => t.sdc), options),
@@ -522,28 +527,17 @@ export function compareCampaigns(store: ResultStore, idA: number, idB: number, o
   if (a === undefined || b === undefined) throw new ProactError(`${store.path}: no campaign with id ${a === undefined ? idA : idB}; list them with 'proact campaign export ${store.path}'`);
   if (a.seed !== b.seed) throw new ProactError(`campaigns ${idA} and ${idB} have different seeds (${a.seed}, ${b.seed}): their trials are not paired; compare campaigns run with the same --seed`);
   if (a.data !== b.data) throw new ProactError(`campaigns ${idA} and ${idB} evaluated different images (${a.data}, ${b.data}); compare campaigns run on the same --data and --eval-limit`);
-  const byBer = (id: number): Map<number, Map<number, number>> => {
-    const m = new Map<number, Map<number, number>>();
-    for (const t of store.trials(id)) {
-      const row = m.get(t.ber) ?? new Map<number, number>();
-      row.set(t.trial, t.accuracy);
-      m.set(t.ber, row);
-    }
-    return m;
-  };
-  const ta = byBer(idA);
-  const tb = byBer(idB);
+  const trialsB = trialsByBer(store, idB);
   const perBer: PairedBer[] = [];
-  for (const [ber, rowA] of [...ta].sort((x, y) => x[0] - y[0])) {
-    const rowB = tb.get(ber);
-    if (!rowB) continue;
+  for (const [ber, trialsA] of trialsByBer(store, idA)) {
+    const accuracyB = new Map((trialsB.get(ber) ?? []).map((t) => [t.trial, t.accuracy]));
     const diffs: number[] = [];
-    for (const [trial, acc] of rowA) {
-      const other = rowB.get(trial);
-      if (other !== undefined) diffs.push(acc - other);
+    for (const t of trialsA) {
+      const other = accuracyB.get(t.trial);
+      if (other !== undefined) diffs.push(t.accuracy - other);
     }
     if (diffs.length === 0) continue;
-    perBer.push({ ber, pairs: diffs.length, onlyA: rowA.size - diffs.length, onlyB: rowB.size - diffs.length, accuracyDifference: summarize(diffs, options) });
+    perBer.push({ ber, pairs: diffs.length, onlyA: trialsA.length - diffs.length, onlyB: accuracyB.size - diffs.length, accuracyDifference: summarize(diffs, options) });
   }
   return { a, b, perBer };
 }

@@ -67,15 +67,6 @@ export function summaryTable(s: CampaignSummary): string {
   return lines.join('\n');
 }
 
-/**
- * `--json` of a campaign subcommand. The parent `campaign` command has a --json of its own, and
- * commander gives a flag after the subcommand's arguments to the parent when both define it, so the
- * subcommand reads it from the merged options.
- */
-function wantsJson(command: Command): boolean {
-  return (command.optsWithGlobals() as { json?: boolean }).json === true;
-}
-
 export function registerCampaign(program: Command): void {
   const cmd = program
     .command('campaign')
@@ -214,12 +205,11 @@ export function registerCampaign(program: Command): void {
     .argument('<a>', 'campaign id of A (ids: proact campaign export <db>)', parseIntOption('campaign id A', 1))
     .argument('<b>', 'campaign id of B', parseIntOption('campaign id B', 1))
     .option('--json', 'print the comparison as JSON')
-    .action((db: string, a: number, b: number, _o: unknown, command: Command) => {
-      const json = wantsJson(command);
+    .action((db: string, a: number, b: number, o: { json?: boolean }) => {
       const store = openStore(db, { readonly: true });
       try {
         const c = compareCampaigns(store, a, b);
-        if (json) {
+        if (o.json) {
           process.stdout.write(JSON.stringify(c) + '\n');
           return;
         }
@@ -242,13 +232,12 @@ export function registerCampaign(program: Command): void {
     .argument('<db>', 'results database')
     .option('--csv', 'print the trials as CSV')
     .option('--json', 'print the summaries as JSON')
-    .action((db: string, o: { csv?: boolean }, command: Command) => {
-      const json = wantsJson(command);
+    .action((db: string, o: { csv?: boolean; json?: boolean }) => {
       const store = openStore(db, { readonly: true });
       try {
         for (const c of store.listCampaigns()) {
           if (o.csv) process.stdout.write(exportTrialsCsv(store, c.id));
-          else if (json) process.stdout.write(JSON.stringify(summarizeCampaign(store, c.id)) + '\n');
+          else if (o.json) process.stdout.write(JSON.stringify(summarizeCampaign(store, c.id)) + '\n');
           else process.stdout.write(`campaign ${c.id} (${c.modelPath}, seed ${c.seed}, ${c.status})\n${summaryTable(summarizeCampaign(store, c.id))}\n\n`);
         }
       } finally {

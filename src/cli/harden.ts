@@ -90,7 +90,6 @@ interface HardenCli {
   fresh?: boolean;
 }
 
-/** Files written beside `--out`: `hardened.onnx` -> `hardened.thresholds.json`, `.decisions.json`, `.profile.json`. */
 /** What `proact harden --json` prints: one line, the shape scripts (and the tests) read. */
 export interface HardenCliResult {
   method: string;
@@ -112,6 +111,7 @@ export interface HardenCliResult {
   decisions: number;
 }
 
+/** Files written beside `--out`: `hardened.onnx` -> `hardened.thresholds.json`, `.decisions.json`, `.profile.json`. */
 export function companionPaths(out: string): { thresholds: string; decisions: string; profile: string; checkpoint: string } {
   const base = out.replace(/\.onnx$/i, '');
   return { thresholds: `${base}.thresholds.json`, decisions: `${base}.decisions.json`, profile: `${base}.profile.json`, checkpoint: `${base}.checkpoint.json` };
@@ -447,7 +447,7 @@ async function runMethod(method: HardenMethod, graph: Graph, data: HardenData, p
     case 'fitact':
     case 'proact': {
       const bars = trainingBars(o.json ?? false);
-      const common = { seed: o.seed, threads, ...(o.batch !== undefined ? { batchSize: evalBatch(o) } : {}), checkpointPath: checkpoint, resume: !o.fresh, signal, onProgress: bars.update };
+      const common = { seed: o.seed, threads, ...(o.batch !== undefined ? { batchSize: o.batch } : {}), checkpointPath: checkpoint, resume: !o.fresh, signal, onProgress: bars.update };
       try {
         if (method === 'fitact') {
           const opts: FitActOptions = { ...common };
