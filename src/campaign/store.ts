@@ -61,7 +61,6 @@ export interface CampaignRecord {
   status: CampaignStatus;
 }
 
-/** One trial (one fault pattern at one BER) as the campaign runner produces it. */
 /** A trial as stored: what the trial measured plus where and when it ran. */
 export interface TrialRecord extends TrialOutcome {
   /** Shard that ran it, e.g. '2/3'. */

@@ -43,11 +43,11 @@ export interface FitActOptions extends ThresholdTrainingOptions {
   batchSize?: number;
   /** Training images, a seeded subset of `data.train` (default 2048; ref: all 50,000). */
   images?: number;
-  /** Epochs after the warm-up (default 3; ref 100-150). */
+  /** Epochs after the warm-up (default 5; ref 100-150). */
   epochs?: number;
   /** Epochs at 0.1 x lr before the cosine decay (default 0, as the reference). */
   warmupEpochs?: number;
-  /** Adam learning rate (default 1e-3, as the reference). */
+  /** Adam learning rate (default 1e-2; ref 1e-3). */
   lr?: number;
   /** Coefficient of sum(mean(T^2)) in the loss (default 1e-3; the reference uses 4e-11, see docs/hardening.md). */
   lambda?: number;

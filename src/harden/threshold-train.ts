@@ -64,7 +64,6 @@ export interface ThresholdProgress {
   loss: number;
 }
 
-/** Per-layer granularities for `spec`, checked. */
 /**
  * Options every threshold-training method (FitAct, ProAct) takes; each method documents its own
  * defaults for them next to its own options.
@@ -91,6 +90,7 @@ export interface ThresholdTrainingOptions {
   signal?: AbortSignal;
 }
 
+/** Per-layer granularities for `spec`, checked. */
 export function resolveGranularities(spec: GranularitySpec, layerCount: number, who: string): Granularity[] {
   if (spec === 'hyrelu') return Array.from({ length: layerCount }, (_, k) => (k === layerCount - 1 ? 'neuron' : 'layer'));
   if (typeof spec === 'string') {
