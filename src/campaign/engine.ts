@@ -9,17 +9,23 @@ import { readFileSync } from 'node:fs';
 import { ProactError } from '../util/errors.js';
 import { prepareGraph, readOnnx, type Graph } from '../graph/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
-import { FaultPlanner, parseCountModel, parseFloatPolicy, parseFormat, checkBer, type FloatPolicy } from '../faults/index.js';
+import { FaultPlanner, parseCountModel, parseFloatPolicy, parseFormat, checkBer, strataWeights, type FloatPolicy, type Sampling } from '../faults/index.js';
 import { Session } from '../runtime/index.js';
 import { makeFaultable, sha256, type FaultableModel } from './model.js';
 import { TrialPool } from './pool.js';
 import { predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
 import { openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
-import { leveugleSampleSize, shouldStop, summarize, DEFAULT_MIN_TRIALS } from './stats.js';
+import { leveugleSampleSize, summarize, DEFAULT_MIN_TRIALS, type IntervalMethod } from './stats.js';
+import { DEFAULT_TRIAL_COST_IMAGES, runDesign, type BerDesignOptions, type TrialSpec, type TrialValue } from './design.js';
 import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
 
 export const TOOL_VERSION = '0.1.0';
 export const DEFAULT_BERS = [1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5];
+/**
+ * Trial cap per BER with --precision: an interval valid for bounded outcomes needs a few hundred trials to
+ * rule out rare collapses to +-1 point (docs/campaigns.md), so the cap must leave room for that.
+ */
+export const DEFAULT_PRECISION_MAX_TRIALS = 2000;
 
 export type { SurfaceKind } from '../faults/index.js';
 import type { SurfaceKind } from '../faults/index.js';
@@ -31,7 +37,7 @@ export interface CampaignOptions {
   data: string;
   split?: 'test' | 'train';
   bers?: number[];
-  /** Trials per BER (the maximum when `precision` is set). Default 100. */
+  /** Trials per BER (the maximum when `precision` is set). Default 100, or 2,000 with `precision`. */
   trials?: number;
   /** Stop a BER once the accuracy CI half-width is <= precision (e.g. 0.01). */
   precision?: number;
@@ -39,6 +45,17 @@ export interface CampaignOptions {
   minTrials?: number;
   /** Trials per wave of the sequential rule (default 10). */
   wave?: number;
+  /**
+   * 'stratified': trials drawn inside critical-flip strata with exact weights (bernoulli counts only);
+   * 'plain': unconditional draws; 'auto' (default): stratified with --precision, plain otherwise.
+   */
+  sampling?: Sampling | 'auto';
+  /** Images per trial: a count, 'all' (the whole evaluation set) or 'auto' (chosen per BER and stratum); default 'auto' with --precision, 'all' otherwise. */
+  images?: number | 'all' | 'auto';
+  /** Interval of the summaries: default 'betting-cs' with --precision or strata, 'betting' (tuned for --trials) otherwise. */
+  interval?: IntervalMethod;
+  /** Cost of a trial's set-up in image evaluations, for the automatic image count (default 100). */
+  trialCostImages?: number;
   format?: string;
   count?: string;
   policy?: FloatPolicy;
@@ -117,11 +134,39 @@ function validate(o: CampaignOptions): void {
   if (o.precision !== undefined && o.shard && o.shard.count > 1)
     throw new ProactError('--shard needs a fixed --trials count: sequential stopping (--precision) must see every trial of a BER; run shards with --trials N');
   if (o.seed !== undefined && !(Number.isSafeInteger(o.seed) && o.seed >= 0)) throw new ProactError(`--seed ${o.seed}: expected a non-negative integer`);
+  if (typeof o.images === 'number' && !(Number.isInteger(o.images) && o.images >= 1)) throw new ProactError(`--images ${o.images}: expected 'auto', 'all' or an integer >= 1`);
+  if (o.trialCostImages !== undefined && !(Number.isFinite(o.trialCostImages) && o.trialCostImages >= 0)) throw new ProactError(`--trial-cost ${o.trialCostImages}: expected a number of images >= 0`);
+  const design = resolveSampling(o);
+  if (o.shard && o.shard.count > 1 && (design.sampling === 'stratified' || design.images === 'auto'))
+    throw new ProactError('--shard needs a design fixed in advance: use --sampling plain and --images all (or a number); strata and automatic image counts adapt to results that other shards hold');
+}
+
+/** Sampling, images and interval of a campaign after defaults (see CampaignOptions). */
+export function resolveSampling(o: Pick<CampaignOptions, 'sampling' | 'images' | 'interval' | 'precision' | 'count' | 'trialCostImages'>): {
+  sampling: Sampling;
+  images: number | 'all' | 'auto';
+  interval: IntervalMethod;
+  trialCostImages: number;
+} {
+  const bernoulli = parseCountModel(o.count ?? 'bernoulli').kind === 'bernoulli';
+  const requested = o.sampling ?? 'auto';
+  if (requested === 'stratified' && !bernoulli) throw new ProactError(`--sampling stratified needs --count bernoulli (got ${o.count}): strata have exact weights only when every bit flips independently; use --sampling plain`);
+  const sampling: Sampling = requested === 'auto' ? (o.precision !== undefined && bernoulli ? 'stratified' : 'plain') : requested;
+  const images = o.images ?? (o.precision !== undefined ? 'auto' : 'all');
+  const interval = o.interval ?? (o.precision !== undefined || sampling === 'stratified' ? 'betting-cs' : 'betting');
+  if (o.precision !== undefined && interval !== 'betting-cs')
+    throw new ProactError(`--interval ${interval} with --precision: only the confidence sequence (betting-cs) stays valid when the data decide when to stop`);
+  return { sampling, images, interval, trialCostImages: o.trialCostImages ?? DEFAULT_TRIAL_COST_IMAGES };
 }
 
 /** Options that change results: they, the model hash, the data and the seed make the campaign's key. */
-function keyOptions(o: CampaignOptions, bers: number[], trials: number): JsonObject {
+function keyOptions(o: CampaignOptions, bers: number[], trials: number, criticalBits: number | null): JsonObject {
+  const design = resolveSampling(o);
   const opts: JsonObject = {
+    sampling: design.sampling,
+    images: design.images,
+    interval: design.interval,
+    trialCostImages: design.trialCostImages,
     bers,
     trials,
     format: parseFormat(o.format ?? 'float32').name,
@@ -132,6 +177,8 @@ function keyOptions(o: CampaignOptions, bers: number[], trials: number): JsonObj
     foldBatchNorm: o.foldBatchNorm ?? true,
     batchSize: o.batchSize ?? 250,
   };
+  // |C| fixes the strata weights at every BER: summaries recompute them from it.
+  if (criticalBits !== null) opts.criticalBits = criticalBits;
   if (o.precision !== undefined) {
     opts.precision = o.precision;
     opts.confidence = o.confidence ?? 0.95;
@@ -220,28 +267,32 @@ export interface PreparedCampaign extends CampaignInputs {
   clean: ModelOutcome;
   cleanAccuracy: number;
   spec: CampaignSpec;
+  /** The campaign's fault planner (its critical set already computed for stratified sampling). */
+  planner: FaultPlanner;
 }
 
 /** Validates `o`, loads model and data, runs the clean model once (on `cleanThreads` threads) and builds the spec. */
 export async function prepareCampaign(o: CampaignOptions, cleanThreads: number): Promise<PreparedCampaign> {
   validate(o);
   const bers = o.bers ?? DEFAULT_BERS;
-  const trials = o.trials ?? 100;
+  const trials = o.trials ?? (o.precision !== undefined ? DEFAULT_PRECISION_MAX_TRIALS : 100);
   const seed = o.seed ?? 0;
   const batchSize = o.batchSize ?? 250;
   const inputs = loadCampaignInputs(o);
   const clean = await runClean(inputs, batchSize, cleanThreads);
   const cleanAccuracy = clean.correct / inputs.evalSet.count;
+  const planner = campaignPlanner(inputs.faultable.surface, o, seed);
+  const criticalBits = planner.sampling === 'stratified' ? planner.criticalSet.size : null;
   const spec: CampaignSpec = {
     toolVersion: TOOL_VERSION,
     modelPath: o.model,
     modelHash: inputs.modelHash,
     data: inputs.dataId,
     seed,
-    options: keyOptions(o, bers, trials),
+    options: keyOptions(o, bers, trials, criticalBits),
     cleanAccuracy,
   };
-  return { ...inputs, bers, trials, seed, batchSize, clean, cleanAccuracy, spec };
+  return { ...inputs, bers, trials, seed, batchSize, clean, cleanAccuracy, spec, planner };
 }
 
 /**
@@ -262,20 +313,50 @@ export function openCampaign(store: ResultStore, prepared: PreparedCampaign, o: 
 }
 
 /** The fault planner of a campaign: plans are a pure function of (seed, BER, trial) and these options. */
-export function campaignPlanner(surface: FaultableModel['surface'], o: Pick<CampaignOptions, 'format' | 'count' | 'policy' | 'referenceSurface'>, seed: number): FaultPlanner {
+export function campaignPlanner(
+  surface: FaultableModel['surface'],
+  o: Pick<CampaignOptions, 'format' | 'count' | 'policy' | 'referenceSurface' | 'sampling' | 'precision'>,
+  seed: number,
+): FaultPlanner {
   return new FaultPlanner(surface, {
     seed,
     format: o.format ?? 'float32',
     count: o.count ?? 'bernoulli',
     policy: o.policy ?? 'ieee',
     referenceSurface: o.referenceSurface ?? false,
+    sampling: resolveSampling(o).sampling,
   });
 }
 
+/** The sampling design of one BER of a prepared campaign. */
+export function berDesign(o: CampaignOptions, prepared: Pick<PreparedCampaign, 'planner' | 'trials' | 'evalSet'>, ber: number): BerDesignOptions {
+  const design = resolveSampling(o);
+  const evalCount = prepared.evalSet.count;
+  return {
+    sampling: design.sampling,
+    weights: design.sampling === 'stratified' ? strataWeights(prepared.planner.criticalSet.size, ber) : [1],
+    images: design.images === 'all' ? evalCount : design.images,
+    evalCount,
+    precision: o.precision,
+    confidence: o.confidence ?? 0.95,
+    interval: design.interval,
+    maxTrials: prepared.trials,
+    minTrials: o.minTrials ?? DEFAULT_MIN_TRIALS,
+    wave: o.wave ?? 10,
+    trialCostImages: design.trialCostImages,
+  };
+}
+
+/** The stored outcomes of one BER as the design reads them. */
+export function storedValues(store: ResultStore, campaignId: number, ber: number, evalCount: number): TrialValue[] {
+  return store.trials(campaignId, ber).map((t) => ({ trial: t.trial, images: t.images ?? evalCount, accuracy: t.accuracy }));
+}
+
 /** What every trial of a campaign shares (model bytes, evaluation set, clean outcome). */
-export function trialContext(inputs: CampaignInputs, clean: ModelOutcome, batchSize: number, threads: number): TrialContext {
+export function trialContext(inputs: CampaignInputs, clean: ModelOutcome, batchSize: number, threads: number, seed: number): TrialContext {
   const n = inputs.evalSet.count;
   return {
+    seed,
     bytes: inputs.faultable.bytes,
     offsets: inputs.faultable.offsets,
     evalSet: inputs.evalSet,
@@ -284,36 +365,6 @@ export function trialContext(inputs: CampaignInputs, clean: ModelOutcome, batchS
     batchSize,
     threads,
   };
-}
-
-/**
- * Runs the trials of one BER as prefixes [0, end) of the trial indices: all `trials` at once, or with
- * `precision`, waves of `wave` trials until the stopping rule, judged on whole prefixes only (so the set
- * of trials run never depends on how many processes ran them). `runWave(end)` must return once every
- * trial below `end` is stored; `accuracies(end)` gives the stored accuracies of trials below `end`.
- */
-export async function runBerWaves(
-  o: Pick<CampaignOptions, 'precision' | 'confidence' | 'minTrials' | 'wave'>,
-  trials: number,
-  runWave: (end: number) => Promise<void>,
-  accuracies: (end: number) => number[],
-  aborted: () => boolean,
-): Promise<void> {
-  if (o.precision === undefined) {
-    await runWave(trials);
-    return;
-  }
-  const wave = o.wave ?? 10;
-  const minTrials = o.minTrials ?? DEFAULT_MIN_TRIALS;
-  let end = Math.max(minTrials, wave);
-  for (;;) {
-    end = Math.min(end, trials);
-    await runWave(end);
-    if (aborted()) return;
-    const decision = shouldStop(accuracies(end), { precision: o.precision, confidence: o.confidence ?? 0.95, minTrials, maxTrials: trials });
-    if (decision.stop) return;
-    end += wave;
-  }
 }
 
 /** Trials a campaign plans: `trials` per BER (the maximum with sequential stopping), those of `shard` only. */
@@ -333,8 +384,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   const store = openStore(o.db);
   try {
     const { id, created, done } = openCampaign(store, prepared, o);
-    const planner = campaignPlanner(prepared.faultable.surface, o, seed);
-    const context = trialContext(prepared, prepared.clean, prepared.batchSize, threads);
+    const planner = prepared.planner;
+    const context = trialContext(prepared, prepared.clean, prepared.batchSize, threads, seed);
     const planned = plannedTrials(bers, trials, shard);
     o.onStart?.({
       campaignId: id,
@@ -355,10 +406,10 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       for (let b = 0; b < bers.length && !signal.aborted; b++) {
         const ber = bers[b]!;
         const accs = store.trials(id, ber).map((t) => t.accuracy);
-        const runWave = async (end: number) => {
+        const runWave = async (wave: TrialSpec[]) => {
           const tasks: TrialTask[] = [];
-          for (let t = 0; t < end; t++) {
-            if (trialInShard(b, t, shard) && !done.has(trialKey(ber, t))) tasks.push({ ber, trial: t, faults: planner.plan(ber, t).faults });
+          for (const spec of wave) {
+            if (trialInShard(b, spec.trial, shard) && !done.has(trialKey(ber, spec.trial))) tasks.push({ ber, trial: spec.trial, faults: planner.plan(ber, spec.trial).faults, images: spec.images });
           }
           const abortWatch = setInterval(() => signal.aborted && pool.stop(), 100);
           try {
@@ -374,8 +425,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
             clearInterval(abortWatch);
           }
         };
-        const prefix = (end: number) => store.trials(id, ber).filter((t) => t.trial < end).map((t) => t.accuracy);
-        await runBerWaves(o, trials, runWave, prefix, () => signal.aborted);
+        await runDesign(berDesign(o, prepared, ber), runWave, () => storedValues(store, id, ber, prepared.evalSet.count), () => signal.aborted);
       }
     } finally {
       await pool.close();

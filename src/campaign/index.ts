@@ -6,3 +6,5 @@ export * from './pool.js';
 export * from './stats.js';
 export * from './store.js';
 export * from './shard.js';
+export * from './design.js';
+export * from './betting.js';

@@ -10,6 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import { ProactError } from '../util/errors.js';
+import { bettingInterval } from './betting.js';
 
 /** The part of jstat that proact uses (jstat ships no type declarations). */
 interface JStatQuantiles {
@@ -21,26 +22,57 @@ const jStat = createRequire(import.meta.url)('jstat') as JStatQuantiles;
 export const DEFAULT_CONFIDENCE = 0.95;
 export const DEFAULT_MIN_TRIALS = 10;
 
+/**
+ * How a summary's interval is made:
+ * - 'betting-cs': a confidence sequence by betting (valid at every number of trials, so after sequential
+ *   stopping too); the default of campaigns with --precision;
+ * - 'betting': the betting interval tuned for the planned number of trials (still valid if fewer ran);
+ *   the default of fixed-trial campaigns;
+ * - 'student-t': mean -/+ t * s / sqrt(n), clipped to the value range; only for comparison with older
+ *   results: it undercovers on bimodal outcomes and is invalid after sequential stopping.
+ */
+export type IntervalMethod = 'betting-cs' | 'betting' | 'student-t';
+export const INTERVAL_METHODS: readonly IntervalMethod[] = ['betting-cs', 'betting', 'student-t'];
+
+export function parseIntervalMethod(text: string): IntervalMethod {
+  if ((INTERVAL_METHODS as readonly string[]).includes(text)) return text as IntervalMethod;
+  throw new ProactError(`--interval ${text}: use one of ${INTERVAL_METHODS.join(', ')}`);
+}
+
 /** Mean with its confidence interval, and the robust description of a distribution that is often bimodal. */
 export interface Summary {
   /** Number of trials. */
   n: number;
   mean: number;
-  /** Sample standard deviation (divisor n - 1); NaN for a single trial. */
+  /** Standard deviation of one trial's value (divisor n - 1; for strata, of the mixture); NaN for one trial. */
   std: number;
+  /** Estimated variance of `mean` (s^2 / n; for strata, sum of w_h^2 s_h^2 / n_h); NaN when unknown. */
+  meanVariance: number;
   /** Two-sided confidence level of the interval, e.g. 0.95. */
   confidence: number;
-  /** mean -/+ t_{(1+confidence)/2, n-1} * std / sqrt(n); -Infinity/+Infinity for a single trial. */
+  /** How the interval was made. */
+  interval: IntervalMethod;
+  /** The interval, always inside the values' range ([0, 1] for rates). */
   ciLow: number;
   ciHigh: number;
-  /** Half the width of the confidence interval; Infinity for a single trial (nothing is known yet). */
+  /** Half the interval's width (the interval need not be symmetric around the mean). */
   ciHalfWidth: number;
-  /** Median and quartiles by linear interpolation between order statistics (Hyndman-Fan type 7). */
+  /** Median and quartiles by linear interpolation between order statistics (Hyndman-Fan type 7); weighted for strata. */
   median: number;
   q1: number;
   q3: number;
   min: number;
   max: number;
+}
+
+export interface SummarizeOptions {
+  confidence?: number;
+  /** Default 'betting-cs'. */
+  interval?: IntervalMethod;
+  /** Planned number of trials, for 'betting' (default: the number of values). */
+  horizon?: number;
+  /** Range every value lies in (default [0, 1]; [-1, 1] for differences of rates). */
+  range?: readonly [number, number];
 }
 
 /** Two-sided Student-t critical value t_{(1+confidence)/2, dof}, e.g. 2.262157 for 95% and 9 dof. */
@@ -71,31 +103,146 @@ export function quantileSorted(sorted: readonly number[], p: number): number {
   return sorted[below]! + (h - below) * (sorted[above]! - sorted[below]!);
 }
 
-/** Mean, t-based confidence interval, median, quartiles and range of per-trial values. */
-export function summarize(values: readonly number[], options: { confidence?: number } = {}): Summary {
+function sampleMean(values: readonly number[]): number {
+  return values.reduce((sum, v) => sum + v, 0) / values.length;
+}
+
+/** Sample variance (divisor n - 1), two-pass: exact for the small spreads of accuracies near 1. NaN for one value. */
+function sampleVariance(values: readonly number[], mean: number): number {
+  return values.length > 1 ? values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (values.length - 1) : NaN;
+}
+
+/** The interval of the mean of `values` (all inside `range`) at `confidence` by `method`, inside `range`. */
+export function meanInterval(values: readonly number[], method: IntervalMethod, confidence: number, range: readonly [number, number] = [0, 1], horizon?: number): { low: number; high: number } {
+  const [lo, hi] = range;
+  if (values.length === 0) return { low: lo, high: hi };
+  if (method === 'student-t') {
+    if (values.length < 2) return { low: lo, high: hi };
+    const mean = sampleMean(values);
+    const half = (studentTCritical(confidence, values.length - 1) * Math.sqrt(sampleVariance(values, mean))) / Math.sqrt(values.length);
+    return { low: Math.max(lo, mean - half), high: Math.min(hi, mean + half) };
+  }
+  const scaled = lo === 0 && hi === 1 ? values : values.map((v) => (v - lo) / (hi - lo));
+  const r = bettingInterval(scaled, { confidence, horizon: method === 'betting' ? Math.max(horizon ?? values.length, values.length) : undefined });
+  return { low: lo + r.low * (hi - lo), high: lo + r.high * (hi - lo) };
+}
+
+function checkRange(values: readonly number[], range: readonly [number, number]): void {
+  const bad = values.findIndex((v) => v < range[0] || v > range[1]);
+  if (bad >= 0) throw new ProactError(`trial value #${bad} is ${values[bad]}, outside [${range[0]}, ${range[1]}]: per-trial rates must be fractions`);
+}
+
+/** Mean, confidence interval (betting by default), median, quartiles and range of per-trial values. */
+export function summarize(values: readonly number[], options: SummarizeOptions = {}): Summary {
   const confidence = options.confidence ?? DEFAULT_CONFIDENCE;
+  const method = options.interval ?? 'betting-cs';
+  const range = options.range ?? [0, 1];
   checkConfidence(confidence);
   checkValues(values);
+  checkRange(values, range);
   const n = values.length;
-  const mean = values.reduce((sum, v) => sum + v, 0) / n;
-  // Two-pass variance: exact for the small spreads of accuracies near 1, unlike sum-of-squares.
-  const variance = n > 1 ? values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (n - 1) : NaN;
-  const std = Math.sqrt(variance);
-  const ciHalfWidth = n > 1 ? (studentTCritical(confidence, n - 1) * std) / Math.sqrt(n) : Infinity;
+  const mean = sampleMean(values);
+  const variance = sampleVariance(values, mean);
+  const r = meanInterval(values, method, confidence, range, options.horizon);
+  // The interval always holds the sample mean (a betting interval may, rarely, end just short of it).
+  const low = Math.min(r.low, mean);
+  const high = Math.max(r.high, mean);
   const sorted = [...values].sort((a, b) => a - b);
   return {
     n,
     mean,
-    std,
+    std: Math.sqrt(variance),
+    meanVariance: variance / n,
     confidence,
-    ciLow: mean - ciHalfWidth,
-    ciHigh: mean + ciHalfWidth,
-    ciHalfWidth,
+    interval: method,
+    ciLow: low,
+    ciHigh: high,
+    ciHalfWidth: (high - low) / 2,
     median: quantileSorted(sorted, 0.5),
     q1: quantileSorted(sorted, 0.25),
     q3: quantileSorted(sorted, 0.75),
     min: sorted[0]!,
     max: sorted[n - 1]!,
+  };
+}
+
+/** One stratum of a stratified sample: its exact probability and the values of the trials drawn inside it. */
+export interface StratumSample {
+  weight: number;
+  values: readonly number[];
+  /** Planned trials of this stratum, for 'betting' (default: the number of values). */
+  horizon?: number;
+}
+
+/** Weighted type-7-like quantile: the value where the cumulative weight (of trials sorted by value) reaches p. */
+function weightedQuantile(points: { value: number; weight: number }[], p: number): number {
+  let cumulative = 0;
+  const total = points.reduce((sum, q) => sum + q.weight, 0);
+  for (const q of points) {
+    cumulative += q.weight;
+    if (cumulative >= p * total - 1e-15) return q.value;
+  }
+  return points[points.length - 1]!.value;
+}
+
+/**
+ * The stratified estimate sum_h w_h mean_h of strata with exact weights w_h (summing to 1), with a
+ * valid interval: each stratum gets its own interval at level alpha / H (H strata), and the ends combine
+ * with the weights (interval arithmetic): by the union bound all H hold at once with probability
+ * >= 1 - alpha, and then so does the combination. A stratum without trials contributes its whole range.
+ * Each stratum's interval is a confidence sequence in its own trials, so adaptive allocation and
+ * sequential stopping keep the level.
+ */
+export function summarizeStrata(strata: readonly StratumSample[], options: SummarizeOptions = {}): Summary {
+  const confidence = options.confidence ?? DEFAULT_CONFIDENCE;
+  const method = options.interval ?? 'betting-cs';
+  const range = options.range ?? [0, 1];
+  checkConfidence(confidence);
+  const totalWeight = strata.reduce((sum, s) => sum + s.weight, 0);
+  if (strata.length === 0 || !(Math.abs(totalWeight - 1) < 1e-9) || strata.some((s) => !(s.weight >= 0))) {
+    throw new ProactError(`stratified summary: stratum weights must be >= 0 and sum to 1 (they sum to ${totalWeight})`);
+  }
+  const all = strata.flatMap((s) => s.values);
+  checkValues(all);
+  checkRange(all, range);
+  const stratumConfidence = 1 - (1 - confidence) / strata.length;
+  let mean = 0;
+  let low = 0;
+  let high = 0;
+  let meanVariance = 0;
+  const means: number[] = [];
+  for (const s of strata) {
+    const m = s.values.length > 0 ? sampleMean(s.values) : (range[0] + range[1]) / 2;
+    means.push(m);
+    mean += s.weight * m;
+    const r = meanInterval(s.values, method, stratumConfidence, range, s.horizon);
+    low += s.weight * r.low;
+    high += s.weight * r.high;
+    if (s.weight > 0) meanVariance += s.values.length > 1 ? (s.weight ** 2 * sampleVariance(s.values, m)) / s.values.length : NaN;
+  }
+  // Per-trial variance of the unstratified law: within-strata plus between-strata parts.
+  let variance = 0;
+  strata.forEach((s, h) => {
+    if (s.weight > 0) variance += s.weight * ((s.values.length > 1 ? sampleVariance(s.values, means[h]!) : 0) + (means[h]! - mean) ** 2);
+  });
+  const points = strata.flatMap((s) => s.values.map((value) => ({ value, weight: s.weight / s.values.length }))).sort((a, b) => a.value - b.value);
+  low = Math.max(range[0], Math.min(low, mean));
+  high = Math.min(range[1], Math.max(high, mean));
+  return {
+    n: all.length,
+    mean,
+    std: Math.sqrt(variance),
+    meanVariance,
+    confidence,
+    interval: method,
+    ciLow: low,
+    ciHigh: high,
+    ciHalfWidth: (high - low) / 2,
+    median: weightedQuantile(points, 0.5),
+    q1: weightedQuantile(points, 0.25),
+    q3: weightedQuantile(points, 0.75),
+    min: points[0]!.value,
+    max: points[points.length - 1]!.value,
   };
 }
 
@@ -150,47 +297,6 @@ export function leveugleSampleSize(population: number, margin: number, confidenc
   const infiniteLimit = (t * t * p * (1 - p)) / (margin * margin);
   const n = population === Infinity ? infiniteLimit : population / (1 + (population - 1) / infiniteLimit);
   return Math.min(population, Math.ceil(n));
-}
-
-export interface StoppingRule {
-  /** Stop once the confidence interval's half-width is at most this (same units as the values, e.g. 0.005). */
-  precision: number;
-  confidence?: number;
-  /** Never stop on precision before this many trials (default 10): a few equal values give a zero width. */
-  minTrials?: number;
-  /** Stop at this many trials whatever the precision. */
-  maxTrials: number;
-}
-
-export interface StopDecision {
-  stop: boolean;
-  /** Why the campaign stops at this BER, or 'continue'. */
-  reason: 'precision' | 'max-trials' | 'continue';
-  n: number;
-  /** Current half-width (Infinity before two trials). */
-  ciHalfWidth: number;
-}
-
-/**
- * Sequential stopping at one BER: stop when the CI half-width is <= precision and at least minTrials trials
- * ran, or when maxTrials trials ran.
- */
-export function shouldStop(values: readonly number[], rule: StoppingRule): StopDecision {
-  const minTrials = rule.minTrials ?? DEFAULT_MIN_TRIALS;
-  if (!(rule.precision > 0)) throw new ProactError(`stopping rule: precision ${rule.precision} must be > 0, e.g. 0.005`);
-  if (!(Number.isInteger(minTrials) && minTrials >= 1)) {
-    throw new ProactError(`stopping rule: minTrials ${minTrials} must be an integer >= 1`);
-  }
-  if (!(Number.isInteger(rule.maxTrials) && rule.maxTrials >= 1)) {
-    throw new ProactError(`stopping rule: maxTrials ${rule.maxTrials} must be an integer >= 1`);
-  }
-  const confidence = rule.confidence ?? DEFAULT_CONFIDENCE;
-  checkConfidence(confidence);
-  const n = values.length;
-  const ciHalfWidth = n >= 2 ? summarize(values, { confidence }).ciHalfWidth : Infinity;
-  if (n >= minTrials && ciHalfWidth <= rule.precision) return { stop: true, reason: 'precision', n, ciHalfWidth };
-  if (n >= rule.maxTrials) return { stop: true, reason: 'max-trials', n, ciHalfWidth };
-  return { stop: false, reason: 'continue', n, ciHalfWidth };
 }
 
 function checkConfidence(confidence: number): void {

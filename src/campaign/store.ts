@@ -18,13 +18,16 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants as fsConstants, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ProactError } from '../util/errors.js';
-import { aucLog10, summarize, type AucLog10, type Summary } from './stats.js';
+import { strataWeights, type Sampling } from '../faults/index.js';
+import { aucLog10, parseIntervalMethod, summarize, type AucLog10, type IntervalMethod, type Summary } from './stats.js';
+import { summarizeDesign } from './design.js';
 import type { TrialOutcome } from './trial.js';
 
 /** 'PrAc' in ASCII: marks a SQLite file as a proact results store. */
 export const PROACT_APPLICATION_ID = 0x50724163;
 /** Version of the tables below; files with a higher version were written by a newer proact. */
-export const SCHEMA_VERSION = 1;
+/** 2: trials.images (the images a trial evaluated; NULL = the whole evaluation set, as every version-1 trial). */
+export const SCHEMA_VERSION = 2;
 export const DEFAULT_BUSY_TIMEOUT_MS = 30_000;
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -149,6 +152,7 @@ CREATE TABLE trials (
   shard TEXT,
   created TEXT NOT NULL,
   extra_json TEXT,
+  images INTEGER,
   PRIMARY KEY (campaign_id, ber, trial)
 ) WITHOUT ROWID;
 CREATE TABLE artifacts (
@@ -188,6 +192,8 @@ interface TrialRow {
   shard: string | null;
   created: string;
   extra_json: string | null;
+  /** Absent in version-1 files opened read-only. */
+  images?: number | null;
 }
 
 /** Opens (or creates) a results store. Errors are one-line ProactErrors naming the file and the fix. */
@@ -231,6 +237,15 @@ export class ResultStore {
       // Another process may create the tables at the same moment: decide again under the write lock.
       this.db.transaction(() => {
         if (this.identify() === 'empty') this.db.exec(SCHEMA);
+      }).immediate();
+    }
+    if (!this.readonly && Number(this.db.pragma('user_version', { simple: true })) === 1) {
+      // Version 1 -> 2: every stored trial evaluated the whole set, which NULL says.
+      this.db.transaction(() => {
+        if (Number(this.db.pragma('user_version', { simple: true })) === 1) {
+          this.db.exec('ALTER TABLE trials ADD COLUMN images INTEGER');
+          this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        }
       }).immediate();
     }
     if (!this.readonly) this.db.pragma('journal_mode = WAL');
@@ -347,14 +362,14 @@ export class ResultStore {
     return this.transaction('saving trials', () => {
       this.requireCampaign(campaignId);
       const insert = this.db.prepare(
-        `INSERT OR IGNORE INTO trials (campaign_id, ber, trial, accuracy, sdc, due, faults, seconds, shard, created, extra_json)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO trials (campaign_id, ber, trial, accuracy, sdc, due, faults, seconds, shard, created, extra_json, images)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const now = new Date().toISOString();
       let inserted = 0;
       for (const r of records) {
         const extra = r.extra == null ? null : canonicalJson(r.extra, `trial ${trialKey(r.ber, r.trial)} extra`);
-        inserted += insert.run(campaignId, r.ber, r.trial, r.accuracy, r.sdc, r.due, r.faults, r.seconds, r.shard ?? null, r.createdAt ?? now, extra).changes;
+        inserted += insert.run(campaignId, r.ber, r.trial, r.accuracy, r.sdc, r.due, r.faults, r.seconds, r.shard ?? null, r.createdAt ?? now, extra, r.images ?? null).changes;
       }
       return { inserted, ignored: records.length - inserted };
     });
@@ -478,16 +493,43 @@ function trialsByBer(store: ResultStore, campaignId: number): Map<number, Stored
   return byBer;
 }
 
-/** Per-BER summaries (mean, CI, median, IQR) of accuracy, SDC and DUE, and the accuracy AUC. */
-export function summarizeCampaign(store: ResultStore, campaignId: number, options: { confidence?: number } = {}): CampaignSummary {
+/** How a campaign's trials were sampled and how its intervals are made, read back from its options. */
+export interface CampaignDesignInfo {
+  sampling: Sampling;
+  /** |C| of the stratified design (strata weights at each BER follow from it). */
+  criticalBits: number | null;
+  interval: IntervalMethod;
+  /** Planned trials per BER (the horizon of a 'betting' interval). */
+  trials: number | null;
+}
+
+/** The design of a stored campaign; campaigns of earlier versions (no 'sampling' option) were plain, fixed-n. */
+export function campaignDesign(campaign: CampaignRecord): CampaignDesignInfo {
+  const o = campaign.options;
+  const sampling: Sampling = o.sampling === 'stratified' ? 'stratified' : 'plain';
+  const criticalBits = typeof o.criticalBits === 'number' ? o.criticalBits : null;
+  if (sampling === 'stratified' && criticalBits === null) throw new ProactError(`campaign ${campaign.id}: stratified but no criticalBits in its options (damaged record)`);
+  const interval = typeof o.interval === 'string' ? parseIntervalMethod(o.interval) : o.precision !== undefined ? 'betting-cs' : 'betting';
+  return { sampling, criticalBits, interval, trials: typeof o.trials === 'number' ? o.trials : null };
+}
+
+/**
+ * Per-BER summaries (mean, interval, median, IQR) of accuracy, SDC and DUE, and the accuracy AUC. The
+ * interval is the campaign's (its design's sampling and interval method) unless `interval` overrides it;
+ * stratified campaigns combine their strata with the exact weights.
+ */
+export function summarizeCampaign(store: ResultStore, campaignId: number, options: { confidence?: number; interval?: IntervalMethod } = {}): CampaignSummary {
   const campaign = store.getCampaign(campaignId);
   if (campaign === undefined) throw new ProactError(`${store.path}: no campaign with id ${campaignId}; list them with listCampaigns()`);
-  const perBer = [...trialsByBer(store, campaignId)].map(([ber, trials]) => ({
-    ber,
-    accuracy: summarize(trials.map((t) => t.accuracy), options),
-    sdc: summarize(trials.map((t) => t.sdc), options),
-    due: summarize(trials.map((t) => t.due), options),
-  }));
+  const design = campaignDesign(campaign);
+  const confidence = options.confidence ?? 0.95;
+  const interval = options.interval ?? design.interval;
+  const perBer = [...trialsByBer(store, campaignId)].map(([ber, trials]) => {
+    const weights = design.sampling === 'stratified' ? strataWeights(design.criticalBits!, ber) : [1];
+    const of = (metric: 'accuracy' | 'sdc' | 'due') =>
+      summarizeDesign(design.sampling, weights, trials.map((t) => ({ trial: t.trial, value: t[metric] })), { confidence, interval, horizon: design.trials ?? undefined });
+    return { ber, accuracy: of('accuracy'), sdc: of('sdc'), due: of('due') };
+  });
   // BER 0 (a clean reference point) has no place on a log axis.
   const onLogAxis = perBer.filter((s) => s.ber > 0);
   const accuracyAuc = onLogAxis.length >= 2 ? aucLog10(onLogAxis.map((s) => s.ber), onLogAxis.map((s) => s.accuracy.mean)) : null;
@@ -524,6 +566,14 @@ export function compareCampaigns(store: ResultStore, idA: number, idB: number, o
   const a = store.getCampaign(idA);
   const b = store.getCampaign(idB);
   if (a === undefined || b === undefined) throw new ProactError(`${store.path}: no campaign with id ${a === undefined ? idA : idB}; list them with 'proact campaign export ${store.path}'`);
+  for (const c of [a, b])
+    if (campaignDesign(c).sampling !== 'plain')
+      throw new ProactError(`campaign ${c.id} drew its trials in strata of its own model's critical flips, so its trial i is not paired with another model's; compare campaigns run with --sampling plain`);
+  // Trials are paired only when both drew faults and images the same way.
+  for (const field of ['format', 'count', 'policy', 'referenceSurface', 'surface', 'foldBatchNorm', 'images'] as const) {
+    const [va, vb] = [canonicalJson(a.options[field] ?? null), canonicalJson(b.options[field] ?? null)];
+    if (va !== vb) throw new ProactError(`campaigns ${idA} and ${idB} differ in ${field} (${va} vs ${vb}): their trials are not paired; compare campaigns run with the same fault model and images`);
+  }
   if (a.seed !== b.seed) throw new ProactError(`campaigns ${idA} and ${idB} have different seeds (${a.seed}, ${b.seed}): their trials are not paired; compare campaigns run with the same --seed`);
   if (a.data !== b.data) throw new ProactError(`campaigns ${idA} and ${idB} evaluated different images (${a.data}, ${b.data}); compare campaigns run on the same --data and --eval-limit`);
   const trialsB = trialsByBer(store, idB);
@@ -536,7 +586,9 @@ export function compareCampaigns(store: ResultStore, idA: number, idB: number, o
       if (other !== undefined) diffs.push(t.accuracy - other);
     }
     if (diffs.length === 0) continue;
-    perBer.push({ ber, pairs: diffs.length, onlyA: trialsA.length - diffs.length, onlyB: accuracyB.size - diffs.length, accuracyDifference: summarize(diffs, options) });
+    // Differences of two rates lie in [-1, 1]; the betting interval over that range stays valid and inside it.
+    const accuracyDifference = summarize(diffs, { confidence: options.confidence, interval: 'betting-cs', range: [-1, 1] });
+    perBer.push({ ber, pairs: diffs.length, onlyA: trialsA.length - diffs.length, onlyB: accuracyB.size - diffs.length, accuracyDifference });
   }
   return { a, b, perBer };
 }
@@ -624,6 +676,8 @@ function trialFromRow(row: TrialRow, path: string): StoredTrial {
     if (!isFiniteNumber(row[column])) throw damaged(path, what, `has ${column} ${String(row[column])}, not a finite number`);
   if (row.shard !== null && typeof row.shard !== 'string') throw damaged(path, what, 'has a shard that is not text');
   if (typeof row.created !== 'string') throw damaged(path, what, 'has no creation time');
+  const images = row.images ?? null;
+  if (images !== null && !(isInteger(images) && images >= 1)) throw damaged(path, what, `has images ${String(images)}`);
   return {
     campaignId: row.campaign_id,
     ber: row.ber,
@@ -633,6 +687,7 @@ function trialFromRow(row: TrialRow, path: string): StoredTrial {
     due: row.due,
     faults: row.faults,
     seconds: row.seconds,
+    ...(images === null ? {} : { images }),
     shard: row.shard,
     createdAt: row.created,
     extra: row.extra_json === null ? null : storedObject(row.extra_json, path, `${what} extra`),

@@ -3,7 +3,7 @@
  * compare with the clean predictions. Used in the main thread and in worker threads alike, so results
  * do not depend on the number of workers.
  */
-import type { FaultPlan } from '../faults/index.js';
+import { trialImages, type FaultPlan } from '../faults/index.js';
 import { Session } from '../runtime/index.js';
 import { applyPlanToBytes } from './model.js';
 
@@ -25,12 +25,16 @@ export interface TrialContext {
   clean: { accuracy: number; due: number };
   batchSize: number;
   threads: number;
+  /** Campaign seed: with (BER, trial) it picks a trial's images when it evaluates a subset. */
+  seed: number;
 }
 
 export interface TrialTask {
   ber: number;
   trial: number;
   faults: FaultPlan['faults'];
+  /** Images the trial evaluates: a random subset of this many (trialImages), or the whole set when equal to it. */
+  images: number;
 }
 
 /** What one trial measured: the record the store keeps (without its provenance fields). */
@@ -45,6 +49,8 @@ export interface TrialOutcome {
   due: number;
   /** Number of bits flipped. */
   faults: number;
+  /** Images evaluated (the rates above are over these); undefined in stores of version 1: the whole evaluation set. */
+  images?: number;
   seconds: number;
 }
 
@@ -54,25 +60,39 @@ export interface ModelOutcome {
   nonFinite: number;
 }
 
-/** Runs `session` over the evaluation set; argmax per input (first maximum, as torch.argmax). */
-export async function predictAll(session: Session, evalSet: EvalSet, batchSize: number): Promise<ModelOutcome> {
+/**
+ * Runs `session` over the evaluation set, or over the images `indices` of it (ascending); argmax per
+ * input (first maximum, as torch.argmax). Predictions come in the order of the images evaluated.
+ */
+export async function predictAll(session: Session, evalSet: EvalSet, batchSize: number, indices?: Int32Array): Promise<ModelOutcome> {
   const [c, h, w] = evalSet.shape;
   const size = c * h * w;
   const input = session.inputNames[0]!;
   const output = session.outputNames[0]!;
-  const predictions = new Int32Array(evalSet.count);
+  const count = indices?.length ?? evalSet.count;
+  const predictions = new Int32Array(count);
   let correct = 0;
   let nonFinite = 0;
-  // onnxruntime-node rejects views of a SharedArrayBuffer: each batch is copied into a plain buffer.
+  // onnxruntime-node rejects views of a SharedArrayBuffer, and a subset must be gathered: such batches
+  // are copied into a plain buffer.
   const shared = evalSet.x.buffer instanceof SharedArrayBuffer;
-  const staging = shared ? new Float32Array(Math.min(batchSize, evalSet.count) * size) : undefined;
-  for (let start = 0; start < evalSet.count; start += batchSize) {
-    const n = Math.min(batchSize, evalSet.count - start);
-    const view = evalSet.x.subarray(start * size, (start + n) * size);
-    let x = view;
-    if (staging) {
-      x = staging.subarray(0, n * size);
-      x.set(view);
+  const staging = shared || indices ? new Float32Array(Math.min(batchSize, count) * size) : undefined;
+  for (let start = 0; start < count; start += batchSize) {
+    const n = Math.min(batchSize, count - start);
+    let x: Float32Array;
+    if (indices) {
+      x = staging!.subarray(0, n * size);
+      for (let i = 0; i < n; i++) {
+        const image = indices[start + i]!;
+        x.set(evalSet.x.subarray(image * size, (image + 1) * size), i * size);
+      }
+    } else {
+      x = evalSet.x.subarray(start * size, (start + n) * size);
+      if (staging) {
+        const copy = staging.subarray(0, n * size);
+        copy.set(x);
+        x = copy;
+      }
     }
     const out = (await session.run({ [input]: { data: x, dims: [n, c, h, w] } }, [output]))[output]!;
     const classes = out.dims[1] as number;
@@ -91,30 +111,44 @@ export async function predictAll(session: Session, evalSet: EvalSet, batchSize: 
       }
       predictions[start + i] = finite ? best : -1;
       if (!finite) nonFinite++;
-      else if (best === evalSet.labels[start + i]) correct++;
+      else if (best === evalSet.labels[indices ? indices[start + i]! : start + i]) correct++;
     }
   }
   return { predictions, correct, nonFinite };
 }
 
+/** The images a trial evaluates: undefined for the whole set, else its random subset (trialImages). */
+export function imagesOfTrial(ctx: Pick<TrialContext, 'seed' | 'evalSet'>, task: Pick<TrialTask, 'ber' | 'trial' | 'images'>): Int32Array | undefined {
+  return task.images >= ctx.evalSet.count ? undefined : trialImages(ctx.seed, task.ber, task.trial, task.images, ctx.evalSet.count);
+}
+
 export async function runTrial(ctx: TrialContext, task: TrialTask): Promise<TrialOutcome> {
   const t0 = performance.now();
   const flips = task.faults.length;
+  const indices = imagesOfTrial(ctx, task);
+  const n = indices?.length ?? ctx.evalSet.count;
+  const labels = ctx.evalSet.labels;
   if (flips === 0) {
     // No bit flipped: the faulty model is the clean model, bit for bit.
-    return { ber: task.ber, trial: task.trial, accuracy: ctx.clean.accuracy, sdc: 0, due: ctx.clean.due, faults: 0, seconds: (performance.now() - t0) / 1000 };
+    let correct = 0;
+    let due = 0;
+    for (let i = 0; i < n; i++) {
+      const image = indices ? indices[i]! : i;
+      if (ctx.cleanPredictions[image]! < 0) due++;
+      else if (ctx.cleanPredictions[image] === labels[image]) correct++;
+    }
+    return { ber: task.ber, trial: task.trial, accuracy: correct / n, sdc: 0, due: due / n, faults: 0, images: n, seconds: (performance.now() - t0) / 1000 };
   }
   const session = await Session.create(applyPlanToBytes(ctx, task.faults), { threads: ctx.threads });
   try {
-    const r = await predictAll(session, ctx.evalSet, ctx.batchSize);
+    const r = await predictAll(session, ctx.evalSet, ctx.batchSize, indices);
     let sdc = 0;
-    const labels = ctx.evalSet.labels;
-    for (let i = 0; i < ctx.evalSet.count; i++) {
+    for (let i = 0; i < n; i++) {
+      const image = indices ? indices[i]! : i;
       const p = r.predictions[i]!;
-      if (p >= 0 && ctx.cleanPredictions[i] === labels[i] && p !== labels[i]) sdc++;
+      if (p >= 0 && ctx.cleanPredictions[image] === labels[image] && p !== labels[image]) sdc++;
     }
-    const n = ctx.evalSet.count;
-    return { ber: task.ber, trial: task.trial, accuracy: r.correct / n, sdc: sdc / n, due: r.nonFinite / n, faults: flips, seconds: (performance.now() - t0) / 1000 };
+    return { ber: task.ber, trial: task.trial, accuracy: r.correct / n, sdc: sdc / n, due: r.nonFinite / n, faults: flips, images: n, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await session.release();
   }

@@ -7,6 +7,7 @@ import {
   exportTrialsCsv,
   mergeStores,
   openStore,
+  parseIntervalMethod,
   parseShard,
   runCampaign,
   summarizeCampaign,
@@ -24,7 +25,9 @@ interface CampaignCli {
   data: string;
   split: 'test' | 'train';
   ber: number[];
-  trials: number;
+  trials?: number;
+  wave: number;
+  minTrials: number;
   precision?: number;
   confidence: number;
   format: string;
@@ -47,6 +50,18 @@ interface CampaignCli {
   queuePrefix: string;
   queueBatch: number;
   queueTimeout: number;
+  sampling: string;
+  images: string;
+  interval?: string;
+  trialCost?: number;
+}
+
+/** --images: 'auto', 'all' or a positive integer. */
+function parseImages(text: string): number | 'all' | 'auto' {
+  if (text === 'auto' || text === 'all') return text;
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n >= 1)) throw new ProactError(`--images ${text}: expected 'auto', 'all' or a whole number of images >= 1`);
+  return n;
 }
 
 const pct = (v: number) => (v * 100).toFixed(2);
@@ -55,13 +70,16 @@ export function summaryTable(s: CampaignSummary): string {
   const rows = s.perBer.map((b) => [
     b.ber.toExponential(0),
     b.accuracy.n,
-    `${pct(b.accuracy.mean)} ± ${Number.isFinite(b.accuracy.ciHalfWidth) ? pct(b.accuracy.ciHalfWidth) : '-'}`,
+    pct(b.accuracy.mean),
+    `${pct(b.accuracy.ciLow)}-${pct(b.accuracy.ciHigh)}`,
     pct(b.accuracy.median),
     `${pct(b.accuracy.q1)}-${pct(b.accuracy.q3)}`,
     pct(b.sdc.mean),
     pct(b.due.mean),
   ]);
-  const lines = [table(['BER', 'trials', 'accuracy % (95% CI)', 'median', 'IQR', 'SDC %', 'DUE %'], rows)];
+  const first = s.perBer[0]?.accuracy;
+  const level = first ? `${Math.round(first.confidence * 1000) / 10}% ${first.interval}` : 'CI';
+  const lines = [table(['BER', 'trials', 'accuracy %', `interval (${level})`, 'median', 'IQR', 'SDC %', 'DUE %'], rows)];
   if (s.campaign.cleanAccuracy !== null) lines.unshift(`clean accuracy ${pct(s.campaign.cleanAccuracy)}%`);
   if (s.accuracyAuc) lines.push(`AUC over log10(BER): ${s.accuracyAuc.area.toFixed(4)} (normalised ${pct(s.accuracyAuc.normalized)}%)`);
   return lines.join('\n');
@@ -75,9 +93,15 @@ export function registerCampaign(program: Command): void {
     .option('--data <dir>', "evaluation data (CIFAR dir, MNIST IDX, .npy) or 'mnist'")
     .option('--split <split>', 'train or test', 'test')
     .option('--ber <list>', 'comma-separated bit error rates', parseNumberList('--ber'), DEFAULT_BERS)
-    .option('--trials <n>', 'trials per BER (the maximum with --precision)', parseIntOption('--trials', 1), 100)
-    .option('--precision <p>', 'stop a BER once the 95% CI half-width of accuracy is <= p (e.g. 0.01)', parseFloatOption('--precision'))
+    .option('--trials <n>', 'trials per BER (the maximum with --precision; default 100, 2000 with --precision)', parseIntOption('--trials', 1))
+    .option('--wave <n>', 'trials per wave of the sequential rule (waves grow to an eighth of the trials so far)', parseIntOption('--wave', 1), 10)
+    .option('--min-trials <n>', 'never stop on --precision before this many trials', parseIntOption('--min-trials', 1), 10)
+    .option('--precision <p>', 'stop a BER once the half-width of the accuracy confidence sequence is <= p (e.g. 0.01)', parseFloatOption('--precision'))
     .option('--confidence <c>', 'confidence level of intervals', parseFloatOption('--confidence'), 0.95)
+    .option('--sampling <s>', 'plain, stratified (critical-flip strata, bernoulli only) or auto (stratified with --precision)', 'auto')
+    .option('--images <n>', "images per trial: auto (chosen per BER from pilot trials), all, or a number (a random subset per trial)", 'auto-default')
+    .option('--interval <m>', 'interval method: betting-cs (anytime valid), betting (tuned for --trials), student-t (comparison only)')
+    .option('--trial-cost <images>', 'cost of one trial set-up in image evaluations, for --images auto', parseFloatOption('--trial-cost'))
     .option('--format <f>', 'stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16', 'float32')
     .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
     .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf -> 1e31, tiny -> 0)', 'ieee')
@@ -119,7 +143,8 @@ export function registerCampaign(program: Command): void {
         data: o.data,
         split: o.split,
         bers: o.ber,
-        trials: o.trials,
+        wave: o.wave,
+        minTrials: o.minTrials,
         confidence: o.confidence,
         format: o.format,
         count: o.count,
@@ -150,6 +175,12 @@ export function registerCampaign(program: Command): void {
           }),
       };
       if (o.precision !== undefined) opts.precision = o.precision;
+      if (o.trials !== undefined) opts.trials = o.trials;
+      if (!['auto', 'plain', 'stratified'].includes(o.sampling)) throw new ProactError(`--sampling ${o.sampling}: expected plain, stratified or auto`);
+      opts.sampling = o.sampling as CampaignOptions['sampling'];
+      if (o.images !== 'auto-default') opts.images = parseImages(o.images);
+      if (o.interval !== undefined) opts.interval = parseIntervalMethod(o.interval);
+      if (o.trialCost !== undefined) opts.trialCostImages = o.trialCost;
       if (o.evalLimit !== undefined) opts.evalLimit = o.evalLimit;
       if (o.threads !== undefined) opts.threads = o.threads;
       if (o.shard) opts.shard = parseShard(o.shard);
@@ -217,10 +248,10 @@ export function registerCampaign(program: Command): void {
         const rows = c.perBer.map((p) => {
           const d = p.accuracyDifference;
           const verdict = d.ciLow > 0 ? 'A better' : d.ciHigh < 0 ? 'B better' : 'no difference at 95%';
-          return [p.ber.toExponential(0), p.pairs, `${pts(d.mean)} ± ${pts(d.ciHalfWidth)}`, verdict];
+          return [p.ber.toExponential(0), p.pairs, pts(d.mean), `${pts(d.ciLow)} to ${pts(d.ciHigh)}`, verdict];
         });
         process.stdout.write(`A = campaign ${a} (${c.a.modelPath})\nB = campaign ${b} (${c.b.modelPath})\n`);
-        process.stdout.write(table(['BER', 'pairs', 'accuracy A - B (points, 95% CI)', 'verdict'], rows) + '\n');
+        process.stdout.write(table(['BER', 'pairs', 'accuracy A - B (points)', '95% betting-cs interval', 'verdict'], rows) + '\n');
       } finally {
         store.close();
       }

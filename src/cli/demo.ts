@@ -79,7 +79,7 @@ export function registerDemo(program: Command): void {
             ber.toExponential(0),
             ...summaries.map((s) => {
               const b = s.perBer.find((p) => p.ber === ber);
-              return b ? `${(b.accuracy.mean * 100).toFixed(1)} ± ${(b.accuracy.ciHalfWidth * 100).toFixed(1)}` : '-';
+              return b ? `${(b.accuracy.mean * 100).toFixed(1)} [${(b.accuracy.ciLow * 100).toFixed(1)}, ${(b.accuracy.ciHigh * 100).toFixed(1)}]` : '-';
             }),
           ]);
         rows.push(['AUC (norm.)', ...summaries.map((s) => (s.accuracyAuc ? `${(s.accuracyAuc.normalized * 100).toFixed(1)}` : '-'))]);

@@ -10,8 +10,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { applyPlanToBytes, campaignPlanner, faultSurface, makeFaultable, sha256, type SurfaceKind } from '../campaign/index.js';
-import { openDataset, type Split } from '../data/index.js';
-import { checkBer, planFromJSON, planToJSON, surfaceHash, type FaultPlan, type FloatPolicy, type SurfaceShape } from '../faults/index.js';
+import { openDataset, subset, type Split } from '../data/index.js';
+import { checkBer, planFromJSON, planToJSON, surfaceHash, trialImages, type FaultPlan, type FloatPolicy, type Sampling, type SurfaceShape } from '../faults/index.js';
 import { prepareGraph, readOnnxFile, type Graph } from '../graph/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
@@ -35,6 +35,8 @@ export interface TrialPlanOptions {
   surface?: SurfaceKind[];
   /** Fold BatchNorm into convs before injection (default true, as the campaign). */
   foldBatchNorm?: boolean;
+  /** How the campaign sampled its trials (a stratified trial number encodes its stratum). */
+  sampling?: Sampling;
 }
 
 /** The model as the campaign engine prepares it before injection. */
@@ -65,6 +67,11 @@ export interface ReplayOptions {
   /** onnxruntime intra-op threads (default 2, as a one-worker campaign). */
   threads?: number;
   foldBatchNorm?: boolean;
+  /**
+   * The trial's image count when it evaluated a random subset (the `images` of its stored trial): the
+   * same subset is drawn from the plan's (seed, BER, trial).
+   */
+  images?: number;
 }
 
 export interface ReplayResult {
@@ -127,10 +134,13 @@ export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
   const faultable = makeFaultable(graph, { format: plan.format, kinds });
   checkBeforeValues(plan, faultable.surface, o);
 
-  const ds = openDataset(o.data, { split: o.split ?? 'test' });
+  const dataset = openDataset(o.data, { split: o.split ?? 'test' });
   const batchSize = o.batchSize ?? 250;
   const threads = o.threads ?? 2;
-  const limit = Math.min(o.evalLimit ?? ds.count, ds.count);
+  const available = Math.min(o.evalLimit ?? dataset.count, dataset.count);
+  // A trial on a subset evaluated the images trialImages draws; replay them, in the same (ascending) order.
+  const ds = o.images !== undefined && o.images < available ? subset(dataset, trialImages(plan.seed, plan.ber, plan.trial, o.images, available)) : dataset;
+  const limit = Math.min(available, ds.count);
   const run = async (bytes: Uint8Array) => {
     const session = await Session.create(bytes, { threads });
     try {
@@ -158,7 +168,7 @@ export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
     format: plan.format,
     faults: plan.faults.length,
     surface: ALL_KINDS.filter((k) => shapes.some((t) => t.kind === k)),
-    data: ds.name,
+    data: dataset.name,
     images: n,
     cleanAccuracy: clean.correct / n,
     accuracy: faulty.correct / n,
@@ -209,6 +219,11 @@ function parseBnMode(mode: string): boolean {
   return mode === 'fold';
 }
 
+function parseSampling(sampling: string): Sampling {
+  if (sampling !== 'plain' && sampling !== 'stratified') throw new ProactError(`--sampling ${sampling}: expected plain or stratified`);
+  return sampling;
+}
+
 function parsePolicyOption(policy: string): FloatPolicy {
   if (policy !== 'ieee' && policy !== 'reference') throw new ProactError(`--policy ${policy}: expected ieee or reference`);
   return policy;
@@ -227,6 +242,7 @@ interface ShowCli {
   bn: string;
   json?: boolean;
   out?: string;
+  sampling: string;
 }
 
 interface ReplayCli {
@@ -239,6 +255,7 @@ interface ReplayCli {
   threads: number;
   bn: string;
   json?: boolean;
+  images?: number;
 }
 
 /** A float32 value as planToJSON writes it (shortest text that reads back to the same value). */
@@ -272,6 +289,7 @@ export function registerFaults(program: Command): void {
     .option('--reference-surface', 'scalar thresholds are immune, as in the reference toolbox')
     .option('--surface <kinds>', 'what faults hit: comma-separated weight,bias,threshold', 'weight,bias,threshold')
     .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
+    .option('--sampling <s>', "the campaign's sampling: plain, or stratified (trial h x 2^24 + j is the j-th trial of stratum h)", 'plain')
     .option('--json', 'print the plan as JSON')
     .option('--out <file>', 'write the plan as JSON to a file (for faults replay)')
     .action((o: ShowCli) => {
@@ -289,6 +307,7 @@ export function registerFaults(program: Command): void {
         referenceSurface: !!o.referenceSurface,
         surface: parseSurfaceKinds(o.surface),
         foldBatchNorm: parseBnMode(o.bn),
+        sampling: parseSampling(o.sampling),
       });
       if (o.out) {
         try {
@@ -312,6 +331,7 @@ export function registerFaults(program: Command): void {
     .option('--batch <n>', 'batch size (the campaign default; logits are hashed as computed at this size)', parseIntOption('--batch', 1), 250)
     .option('--threads <t>', 'onnxruntime intra-op threads', parseIntOption('--threads', 1), 2)
     .option('--bn <mode>', 'BatchNorm: fold or immune, as in the campaign that made the plan', 'fold')
+    .option('--images <n>', "the trial's image count when it evaluated a random subset (the trial's 'images' in the store or CSV)", parseIntOption('--images', 1))
     .option('--json', 'print the result as JSON')
     .action(async (o: ReplayCli) => {
       if (!o.model) throw new ProactError('faults replay: --model <file> is required');
@@ -320,6 +340,7 @@ export function registerFaults(program: Command): void {
       if (o.split !== 'train' && o.split !== 'test') throw new ProactError(`--split ${o.split}: expected train or test`);
       const opts: ReplayOptions = { model: o.model, plan: o.plan, data: o.data, split: o.split, batchSize: o.batch, threads: o.threads, foldBatchNorm: parseBnMode(o.bn) };
       if (o.evalLimit !== undefined) opts.evalLimit = o.evalLimit;
+      if (o.images !== undefined) opts.images = o.images;
       const r = await replayPlan(opts);
       if (o.json) {
         process.stdout.write(JSON.stringify(r) + '\n');

@@ -92,7 +92,7 @@ export function totalBits(space: BitSpace): number {
 }
 
 /** Every bit flips with probability `ber`: the gap before the next flip is Geometric(ber). */
-function bernoulliPositions(total: number, ber: number, rng: RandomSource): number[] {
+export function bernoulliPositions(total: number, ber: number, rng: RandomSource): number[] {
   const logKeep = Math.log1p(-ber);
   const positions: number[] = [];
   let position = -1;
@@ -105,7 +105,7 @@ function bernoulliPositions(total: number, ber: number, rng: RandomSource): numb
 }
 
 /** `count` distinct positions in [0, total), uniform over all subsets (Floyd's algorithm), sorted. */
-function distinctPositions(total: number, count: number, rng: RandomSource): Float64Array {
+export function distinctPositions(total: number, count: number, rng: RandomSource): Float64Array {
   const chosen = new Set<number>();
   for (let j = total - count; j < total; j++) {
     const t = rng.int(j + 1);
@@ -115,7 +115,7 @@ function distinctPositions(total: number, count: number, rng: RandomSource): Flo
 }
 
 /** Maps sorted global bit positions to (tensor, element, bit). */
-function sitesAt(space: BitSpace, positions: ArrayLike<number>): FlipSite[] {
+export function sitesAt(space: BitSpace, positions: ArrayLike<number>): FlipSite[] {
   const sites: FlipSite[] = new Array(positions.length);
   let tensor = 0;
   let start = 0; // first global bit of `tensor`

@@ -19,7 +19,8 @@ export {
   type StoredWords,
 } from './formats.js';
 export { FLOAT_POLICIES, applyFloatPolicy, parseFloatPolicy, type FloatPolicy } from './policy.js';
-export { PhiloxStream, philox4x32_10, trialStream, type RandomSource } from './prng.js';
+export { PhiloxStream, imageStream, philox4x32_10, trialImages, trialStream, type RandomSource } from './prng.js';
+export { CRITICAL_FACTOR, STRATA, STRATUM_STRIDE, criticalSet, sampleStratumSites, strataCount, strataWeights, type CriticalSet } from './strata.js';
 export {
   checkBer,
   countModelName,
@@ -43,6 +44,7 @@ export {
   type FaultPlan,
   type PlanOptions,
   type PlannerOptions,
+  type Sampling,
   type SurfaceKind,
   type SurfaceShape,
   type SurfaceTensor,

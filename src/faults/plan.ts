@@ -22,6 +22,7 @@ import { checkBer, countModelName, parseCountModel, sampleFlipSites, toCountMode
 import { parseFormat, toFormat, type EncodedTensor, type NumberFormat } from './formats.js';
 import { applyFloatPolicy, parseFloatPolicy, type FloatPolicy } from './policy.js';
 import { checkSeed, checkTrial, trialStream } from './prng.js';
+import { STRATUM_STRIDE, criticalSet, sampleStratumSites, strataCount, type CriticalSet } from './strata.js';
 
 export const PLAN_VERSION = 1;
 
@@ -53,7 +54,14 @@ export interface PlannerOptions {
   readonly policy?: FloatPolicy;
   /** Scalar thresholds are immune, as in the reference (default false: they are hit like any value). */
   readonly referenceSurface?: boolean;
+  /**
+   * 'stratified' (bernoulli counts only): trial h * STRATUM_STRIDE + j is the j-th trial of stratum h of
+   * the critical-flip strata (faults/strata.ts); 'plain' (default): every trial is an unconditional draw.
+   */
+  readonly sampling?: Sampling;
 }
+
+export type Sampling = 'plain' | 'stratified';
 
 export interface PlanOptions extends PlannerOptions {
   /** Bit error rate: per-bit flip probability in (0, 1). */
@@ -81,6 +89,8 @@ export interface FaultPlan {
   readonly policy: FloatPolicy;
   readonly referenceSurface: boolean;
   readonly surfaceHash: string;
+  /** The critical-flip stratum the trial was drawn in (stratified campaigns), or null. */
+  readonly stratum: number | null;
   /** Sorted by surface order, element index, bit. */
   readonly faults: readonly Fault[];
 }
@@ -137,9 +147,11 @@ export class FaultPlanner {
   readonly policy: FloatPolicy;
   readonly referenceSurface: boolean;
   readonly seed: number;
+  readonly sampling: Sampling;
   /** The tensors faults can hit, in surface order. */
   readonly hittable: readonly SurfaceTensor[];
   private readonly encoded = new Map<number, EncodedTensor>();
+  private critical: CriticalSet | undefined;
 
   constructor(surface: readonly SurfaceTensor[], options: PlannerOptions) {
     checkSurface(surface, true);
@@ -151,6 +163,24 @@ export class FaultPlanner {
     this.referenceSurface = options.referenceSurface ?? false;
     this.surfaceHash = surfaceHash(surface);
     this.hittable = surface.filter((t) => isHittable(t, this.referenceSurface));
+    this.sampling = options.sampling ?? 'plain';
+    if (this.sampling === 'stratified' && this.count.kind !== 'bernoulli') {
+      throw new ProactError(`stratified sampling needs the bernoulli count model (got '${countModelName(this.count)}'): use --sampling plain`);
+    }
+  }
+
+  /** The critical flips of the surface (computed once, on first use: it visits every stored bit). */
+  get criticalSet(): CriticalSet {
+    if (this.critical === undefined) {
+      const encoded = this.hittable.map((_, t) => this.encodedTensor(t));
+      this.critical = criticalSet(encoded, this.hittable.map((t) => t.values.length), this.format, this.policy);
+    }
+    return this.critical;
+  }
+
+  /** Strata of this planner's trials: 1 for plain sampling. */
+  get strata(): number {
+    return this.sampling === 'stratified' ? strataCount(this.criticalSet.size) : 1;
   }
 
   /** Stored bits the faults can hit. */
@@ -163,7 +193,10 @@ export class FaultPlanner {
     checkBer(ber);
     checkTrial(trial);
     const space = { sizes: this.hittable.map((t) => t.values.length), bits: this.format.bits };
-    const sites = sampleFlipSites(this.count, space, ber, trialStream(this.seed, ber, trial));
+    const stratum = this.sampling === 'stratified' ? Math.floor(trial / STRATUM_STRIDE) : null;
+    if (stratum !== null && stratum >= this.strata) throw new ProactError(`trial ${trial} is in stratum ${stratum}, but this surface has ${this.strata} strata: give a trial number below ${this.strata * STRATUM_STRIDE}`);
+    const stream = trialStream(this.seed, ber, trial);
+    const sites = stratum === null ? sampleFlipSites(this.count, space, ber, stream) : sampleStratumSites(this.criticalSet, space, ber, stratum, stream);
     if (this.count.kind === 'reference') sites.sort(compareSites);
     return {
       version: PLAN_VERSION,
@@ -175,6 +208,7 @@ export class FaultPlanner {
       policy: this.policy,
       referenceSurface: this.referenceSurface,
       surfaceHash: this.surfaceHash,
+      stratum,
       faults: this.faultsAt(sites),
     };
   }
@@ -296,23 +330,26 @@ export function planToJSON(plan: FaultPlan, space?: number): string {
     policy: plan.policy,
     referenceSurface: plan.referenceSurface,
     surfaceHash: plan.surfaceHash,
+    stratum: plan.stratum,
     faults: plan.faults.map((f) => ({ tensor: f.tensor, index: f.index, bit: f.bit, before: valueToJSON(f.before), after: valueToJSON(f.after) })),
   };
   return JSON.stringify(data, null, space);
 }
 
-const PLAN_KEYS = ['version', 'seed', 'ber', 'trial', 'format', 'count', 'policy', 'referenceSurface', 'surfaceHash', 'faults'];
+const PLAN_KEYS = ['version', 'seed', 'ber', 'trial', 'format', 'count', 'policy', 'referenceSurface', 'surfaceHash', 'stratum', 'faults'];
+/** Keys a plan may lack (plans written before they existed). */
+const OPTIONAL_PLAN_KEYS = ['stratum'];
 const FAULT_KEYS = ['tensor', 'index', 'bit', 'before', 'after'];
 
 function planError(problem: string): ProactError {
   return new ProactError(`fault plan JSON: ${problem}`);
 }
 
-function checkKeys(value: unknown, keys: readonly string[], what: string): Record<string, unknown> {
+function checkKeys(value: unknown, keys: readonly string[], what: string, optional: readonly string[] = []): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw planError(`${what} is not an object: give an object with ${keys.join(', ')}`);
   const record = value as Record<string, unknown>;
   for (const key of Object.keys(record)) if (!keys.includes(key)) throw planError(`${what} has the unknown field '${key}': remove it`);
-  for (const key of keys) if (!(key in record)) throw planError(`${what} lacks the field '${key}'`);
+  for (const key of keys) if (!(key in record) && !optional.includes(key)) throw planError(`${what} lacks the field '${key}'`);
   return record;
 }
 
@@ -346,7 +383,7 @@ export function planFromJSON(text: string, expected?: readonly SurfaceShape[] | 
   } catch (e) {
     throw planError(`not valid JSON (${e instanceof Error ? e.message : String(e)}): pass the text planToJSON wrote`);
   }
-  const record = checkKeys(data, PLAN_KEYS, 'the plan');
+  const record = checkKeys(data, PLAN_KEYS, 'the plan', OPTIONAL_PLAN_KEYS);
   if (record.version !== PLAN_VERSION) throw planError(`version ${JSON.stringify(record.version)} is not supported: this proact reads version ${PLAN_VERSION}`);
   const seed = rethrowAsPlanError('seed', () => {
     if (typeof record.seed !== 'number') throw new ProactError(`${JSON.stringify(record.seed)} is not a number`);
@@ -392,6 +429,10 @@ export function planFromJSON(text: string, expected?: readonly SurfaceShape[] | 
     };
   });
   checkFaultConsistency(faults, count);
+  const stratum = record.stratum ?? null;
+  if (stratum !== null && !(Number.isInteger(stratum) && (stratum as number) >= 0 && Math.floor(trial / STRATUM_STRIDE) === stratum)) {
+    throw planError(`field 'stratum' is ${JSON.stringify(stratum)}: use null, or the stratum of trial ${trial} (${Math.floor(trial / STRATUM_STRIDE)})`);
+  }
 
   if (expected !== undefined) {
     const surface = 'surfaceHash' in expected ? undefined : (expected as readonly SurfaceShape[]);
@@ -401,7 +442,7 @@ export function planFromJSON(text: string, expected?: readonly SurfaceShape[] | 
     }
     if (surface !== undefined) checkFaultsInSurface(faults, surface, record.referenceSurface);
   }
-  return { version: PLAN_VERSION, seed, ber, trial, format: format.name, count: countModelName(count), policy, referenceSurface: record.referenceSurface, surfaceHash: hash, faults };
+  return { version: PLAN_VERSION, seed, ber, trial, format: format.name, count: countModelName(count), policy, referenceSurface: record.referenceSurface, surfaceHash: hash, stratum: stratum as number | null, faults };
 }
 
 /** Faults of one word agree on before/after; distinct-position models never flip a bit twice. */

@@ -163,3 +163,39 @@ export function trialStream(seed: number, ber: number, trial: number): PhiloxStr
   const [berLow, berHigh] = float64Words(ber);
   return new PhiloxStream([seed % TWO_32, Math.floor(seed / TWO_32)], [trial, berLow, berHigh]);
 }
+
+/**
+ * The random stream that picks a trial's evaluation images: a pure function of (seed, BER, trial), like
+ * the fault stream, but under a disjoint key (bit 31 of the high key word, which a seed below 2^53 never
+ * sets), so drawing images never shifts a fault draw and two campaigns with the same seed see the same
+ * images in trial i whatever their models.
+ */
+export function imageStream(seed: number, ber: number, trial: number): PhiloxStream {
+  checkSeed(seed);
+  checkTrial(trial);
+  if (!Number.isFinite(ber)) throw new ProactError(`BER ${ber} is not a finite number: use a value in (0, 1)`);
+  const [berLow, berHigh] = float64Words(ber);
+  return new PhiloxStream([seed % TWO_32, (Math.floor(seed / TWO_32) | 0x80000000) >>> 0], [trial, berLow, berHigh]);
+}
+
+/**
+ * The `count` evaluation images of a trial out of `total`: the first `count` entries of a uniform random
+ * permutation of [0, total) drawn from imageStream (a partial Fisher-Yates shuffle), returned in
+ * ascending order. Subsets are nested: the images of a smaller count are among those of a larger one.
+ */
+export function trialImages(seed: number, ber: number, trial: number, count: number, total: number): Int32Array {
+  if (!(Number.isInteger(total) && total >= 1)) throw new ProactError(`image subset: ${total} images to draw from; the evaluation set is empty`);
+  if (!(Number.isInteger(count) && count >= 1 && count <= total)) throw new ProactError(`image subset: ${count} images per trial is not in [1, ${total}]`);
+  if (count === total) return Int32Array.from({ length: total }, (_, i) => i);
+  const rng = imageStream(seed, ber, trial);
+  // Only the swapped positions are remembered: O(count) memory for any total.
+  const swapped = new Map<number, number>();
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const j = i + rng.int(total - i);
+    const atJ = swapped.get(j) ?? j;
+    swapped.set(j, swapped.get(i) ?? i);
+    out[i] = atJ;
+  }
+  return out.sort();
+}

@@ -217,9 +217,10 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
       clean: { accuracy: clean.correct / evalSet.count, due: clean.nonFinite / evalSet.count },
       batchSize,
       threads,
+      seed,
     };
     const tasks: TrialTask[] = [];
-    for (const ber of budget.bers) for (let t = 0; t < budget.repetitions; t++) tasks.push({ ber, trial: t, faults: planner.plan(ber, t).faults });
+    for (const ber of budget.bers) for (let t = 0; t < budget.repetitions; t++) tasks.push({ ber, trial: t, faults: planner.plan(ber, t).faults, images: evalSet.count });
     const sums = new Map<number, number>();
     const pool = await TrialPool.start(context, workers);
     try {

@@ -19,19 +19,22 @@ import { resolve } from 'node:path';
 import { FlowProducer, Job, Queue, QueueEvents, Worker, type FlowJobNode } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
-  campaignPlanner,
   leveugleSampleSize,
   openCampaign,
   openStore,
   plannedTrials,
   prepareCampaign,
-  runBerWaves,
+  berDesign,
+  resolveSampling,
+  runDesign,
+  storedValues,
   summarize,
   summarizeCampaign,
   trialKey,
   WHOLE,
   type CampaignOptions,
   type CampaignResult,
+  type PreparedCampaign,
   type ResultStore,
 } from '../campaign/index.js';
 import { ProactError } from '../util/errors.js';
@@ -103,6 +106,9 @@ export async function runQueuedCampaign(o: QueuedCampaignOptions): Promise<Campa
   if (!(Number.isInteger(batch) && batch >= 1)) throw new ProactError(`--queue-batch ${batch}: expected an integer >= 1`);
   const idleSeconds = o.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT_S;
   if (!(idleSeconds > 0)) throw new ProactError(`--queue-timeout ${idleSeconds}: expected a number of seconds > 0`);
+  const design = resolveSampling(o);
+  if (design.sampling !== 'plain' || design.images === 'auto')
+    throw new ProactError('--queue runs a design fixed per wave: add --sampling plain and --images all (or a number); strata and automatic image counts run in local campaigns');
   await checkRedis(target);
 
   const prepared = await prepareCampaign(o, o.threads ?? 2);
@@ -111,7 +117,7 @@ export async function runQueuedCampaign(o: QueuedCampaignOptions): Promise<Campa
     const { id, created, done } = openCampaign(store, prepared, o);
     const key = store.getCampaign(id)!.key;
     const recipe = makeRecipe(o, prepared, key, { model: resolve(o.model), data: existsSync(o.data) ? resolve(o.data) : o.data });
-    const planner = campaignPlanner(prepared.faultable.surface, o, prepared.seed);
+    const planner = prepared.planner;
     const planned = plannedTrials(prepared.bers, prepared.trials, WHOLE);
     o.onStart?.({
       campaignId: id,
@@ -123,7 +129,7 @@ export async function runQueuedCampaign(o: QueuedCampaignOptions): Promise<Campa
       leveugle: leveugleSampleSize(Infinity, o.precision ?? 0.01, o.confidence ?? 0.95),
       resumed: !created,
     });
-    const coordinator = new Coordinator(o, target, prefix, batch, idleSeconds * 1000, store, id, recipe, prepared.bers, prepared.trials, done);
+    const coordinator = new Coordinator(o, target, prefix, batch, idleSeconds * 1000, store, id, recipe, prepared, done);
     let state: QueuedCampaignState = 'failed';
     try {
       await coordinator.open();
@@ -154,6 +160,8 @@ export async function runQueuedCampaign(o: QueuedCampaignOptions): Promise<Campa
 
 class Coordinator {
   error: string | undefined;
+  private readonly bers: number[];
+  private readonly trials: number;
   private flows?: FlowProducer;
   private waves?: Queue<WaveJob>;
   private waveWorker?: Worker<WaveJob>;
@@ -184,10 +192,12 @@ class Coordinator {
     private readonly store: ResultStore,
     private readonly campaignId: number,
     private readonly recipe: CampaignRecipe,
-    private readonly bers: number[],
-    private readonly trials: number,
+    private readonly prepared: PreparedCampaign,
     private readonly done: Set<string>,
   ) {
+    this.bers = prepared.bers;
+    this.trials = prepared.trials;
+    const bers = this.bers;
     this.jobPrefix = campaignJobPrefix(recipe.key);
     this.doneCount = done.size;
     for (const ber of bers) this.accuracies.set(ber, store.trials(campaignId, ber).map((t) => t.accuracy));
@@ -258,9 +268,11 @@ class Coordinator {
   async run(): Promise<void> {
     await Promise.all(
       this.bers.map(async (ber) => {
-        const accuraciesBelow = (end: number) => this.store.trials(this.campaignId, ber).filter((t) => t.trial < end).map((t) => t.accuracy);
+        // Plain sampling numbers a BER's trials 0, 1, 2, ... and every wave continues them: a wave is the prefix up to its last trial.
+        const runWave = (wave: readonly { trial: number }[]) => this.runWave(ber, Math.max(...wave.map((t) => t.trial)) + 1);
+        const stored = () => storedValues(this.store, this.campaignId, ber, this.prepared.evalSet.count);
         try {
-          await runBerWaves(this.o, this.trials, (end) => this.runWave(ber, end), accuraciesBelow, () => this.halted());
+          await runDesign(berDesign(this.o, this.prepared, ber), runWave, stored, () => this.halted());
           if (!this.halted()) this.decided.set(ber, true);
         } catch (e) {
           this.failure ??= e;

@@ -36,6 +36,8 @@ export interface CampaignRecipe {
   referenceSurface: boolean;
   seed: number;
   batchSize: number;
+  /** Images per trial (a random subset per trial), or null for the whole evaluation set. */
+  images: number | null;
 }
 
 /** Data of one child job: a batch of trials at one BER. */
@@ -80,6 +82,7 @@ export function makeRecipe(o: CampaignOptions, prepared: PreparedCampaign, key: 
     referenceSurface: o.referenceSurface ?? false,
     seed: prepared.seed,
     batchSize: prepared.batchSize,
+    images: o.images === undefined || o.images === 'all' || o.images === 'auto' ? null : Math.min(o.images, prepared.evalSet.count),
   };
 }
 

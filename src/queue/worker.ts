@@ -108,7 +108,7 @@ export async function startTrialWorker(o: TrialWorkerOptions): Promise<TrialWork
     const records: TrialOutcome[] = [];
     for (const trial of trials) {
       if (o.trialDelayMs) await sleep(o.trialDelayMs);
-      const outcome = await runTrial(campaign.context, { ber, trial, faults: campaign.planner.plan(ber, trial).faults });
+      const outcome = await runTrial(campaign.context, { ber, trial, faults: campaign.planner.plan(ber, trial).faults, images: recipe.images ?? campaign.context.evalSet.count });
       records.push(outcome);
       o.onTrial?.(outcome);
     }
@@ -193,7 +193,7 @@ async function loadRecipe(recipe: CampaignRecipe, threads: number): Promise<Load
     );
   }
   return {
-    context: trialContext(inputs, clean, recipe.batchSize, threads),
+    context: trialContext(inputs, clean, recipe.batchSize, threads, recipe.seed),
     planner: campaignPlanner(inputs.faultable.surface, recipe, recipe.seed),
   };
 }

@@ -31,15 +31,36 @@ test('same seed: identical per-trial results with 1 and 2 workers, and for 3 mer
   assert.deepEqual(trialsOf(merged), a);
 });
 
-test('sequential stopping gives the same trials for any number of workers', async () => {
-  const opts = { ...base, bers: [1e-3], trials: 60, precision: 0.02 };
+test('sequential stopping with strata and automatic image counts gives the same trials, images and results for any number of workers', async () => {
+  const opts = { ...base, bers: [1e-3], trials: 60, precision: 0.02, trialCostImages: 20 };
   const a = join(dir, 'seq1.sqlite');
   const b = join(dir, 'seq2.sqlite');
-  await runCampaign({ ...opts, db: a, workers: 1 });
+  const ra = await runCampaign({ ...opts, db: a, workers: 1 });
   await runCampaign({ ...opts, db: b, workers: 2 });
   const ta = trialsOf(a);
   assert.deepEqual(trialsOf(b), ta);
-  assert.ok(ta.length >= 10 && ta.length % 10 === 0, `waves of 10, got ${ta.length}`);
+  const rows = ta.map((r) => JSON.parse(r) as [number, number, number, number, number, number, number | null]);
+  // The pilot puts 5 trials in each stratum (trial = stratum * 2^24 + j), on 300 images (the whole set here).
+  const strata = new Set(rows.map((r) => Math.floor(r[1] / 2 ** 24)));
+  assert.ok(strata.size >= 2, `trials in ${strata.size} strata`);
+  for (const h of strata) assert.ok(rows.filter((r) => Math.floor(r[1] / 2 ** 24) === h).length >= 5, `stratum ${h} has its pilot`);
+  // After the pilot, trials get the image count the design chose (here fewer than the 300 available).
+  assert.ok(rows.some((r) => r[6] !== null && r[6] < 300), 'some trials evaluated a subset of the images');
+  const s = ra.summary.perBer[0]!.accuracy;
+  assert.equal(s.interval, 'betting-cs');
+  assert.ok(s.ciLow >= 0 && s.ciHigh <= 1 && s.ciLow <= s.mean && s.mean <= s.ciHigh);
+  assert.ok(rows.length === 60 || s.ciHalfWidth <= 0.02, `stopped at ${rows.length} trials with half-width ${s.ciHalfWidth}`);
+
+  // A stratified trial on a subset replays bit for bit: its plan from `faults show`, its images from the store.
+  const sub = rows.find((r) => r[6] !== null && r[6] < 300 && r[5] > 0)!;
+  const plan = join(dir, 'stratified-plan.json');
+  const show = runCli(['faults', 'show', '--model', model, '--ber', '1e-3', '--trial', String(sub[1]), '--seed', '7', '--sampling', 'stratified', '--out', plan, '--json']);
+  assert.equal(show.code, 0, show.stderr);
+  assert.equal((JSON.parse(show.stdout) as { stratum: number }).stratum, Math.floor(sub[1] / 2 ** 24));
+  const replay = runCli(['faults', 'replay', '--model', model, '--plan', plan, '--data', 'mnist', '--eval-limit', '300', '--batch', '100', '--images', String(sub[6]), '--json']);
+  assert.equal(replay.code, 0, replay.stderr);
+  const r = JSON.parse(replay.stdout) as { accuracy: number; sdc: number; due: number; images: number; faults: number };
+  assert.deepEqual([r.accuracy, r.sdc, r.due, r.images, r.faults], [sub[2], sub[3], sub[4], sub[6], sub[5]]);
 });
 
 test('a campaign killed with SIGKILL resumes with --resume: every trial once, same results', async () => {

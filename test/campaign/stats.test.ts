@@ -5,7 +5,6 @@ import {
   leveugleSampleSize,
   normalCritical,
   quantileSorted,
-  shouldStop,
   studentTCritical,
   summarize,
 } from '../../src/campaign/stats.js';
@@ -36,7 +35,7 @@ test('Student t and normal critical values match reference tables', () => {
 
 test('summarize gives mean, sample std, t interval and type-7 quartiles computed by hand', () => {
   const values = [0.91, 0.87, 0.93, 0.55, 0.89];
-  const s = summarize(values);
+  const s = summarize(values, { interval: 'student-t' });
   // mean = 4.15 / 5; std^2 = sum of squared deviations (0.0064+0.0016+0.01+0.0784+0.0036) / 4 = 0.025
   near(s.mean, 0.83, 1e-12, 'mean');
   near(s.std, Math.sqrt(0.025), 1e-12, 'std');
@@ -48,13 +47,13 @@ test('summarize gives mean, sample std, t interval and type-7 quartiles computed
   // Sorted 0.55 0.87 0.89 0.91 0.93: quartile positions (n-1)p = 1, 2, 3 fall on order statistics.
   assert.deepEqual([s.q1, s.median, s.q3, s.min, s.max], [0.87, 0.89, 0.91, 0.55, 0.93]);
 
-  const at90 = summarize(values, { confidence: 0.9 });
+  const at90 = summarize(values, { confidence: 0.9, interval: 'student-t' });
   near(at90.ciHalfWidth, (T_095_4 * Math.sqrt(0.025)) / Math.sqrt(5), 1e-8, '90% half-width');
 });
 
 test('quantiles interpolate linearly between order statistics (type 7, as R and NumPy)', () => {
   // [1, 2, 3, 4]: h = 3p -> 0.75, 1.5, 2.25 -> 1.75, 2.5, 3.25 (jStat.percentile would give 3 for q3).
-  const s = summarize([4, 1, 3, 2]);
+  const s = summarize([4, 1, 3, 2], { range: [0, 10] });
   assert.deepEqual([s.q1, s.median, s.q3], [1.75, 2.5, 3.25]);
   // NumPy: np.quantile([3,1,4,1,5,9,2,6], [.25,.5,.75]) = [1.75, 3.5, 5.25]
   const sorted = [1, 1, 2, 3, 4, 5, 6, 9];
@@ -64,13 +63,19 @@ test('quantiles interpolate linearly between order statistics (type 7, as R and 
   assert.throws(() => quantileSorted(sorted, 1.5), ProactError);
 });
 
-test('a single trial has an unknown spread: NaN std and an infinite interval', () => {
-  const s = summarize([0.7]);
-  assert.equal(s.mean, 0.7);
-  assert.ok(Number.isNaN(s.std));
-  assert.equal(s.ciHalfWidth, Infinity);
-  assert.equal(s.ciLow, -Infinity);
-  assert.equal(s.median, 0.7);
+test('a single trial has an unknown spread: NaN std and the whole range as interval, never beyond it', () => {
+  for (const interval of ['betting-cs', 'betting', 'student-t'] as const) {
+    const s = summarize([0.7], { interval });
+    assert.equal(s.mean, 0.7);
+    assert.ok(Number.isNaN(s.std));
+    assert.deepEqual([s.ciLow, s.ciHigh, s.ciHalfWidth], [0, 1, 0.5], interval);
+    assert.equal(s.median, 0.7);
+  }
+  // Three trials at 1e-5 that collapse once: a t-interval leaves [0, 1], every interval here stays inside.
+  for (const interval of ['betting-cs', 'betting', 'student-t'] as const) {
+    const s = summarize([0.86, 0.02, 0.85], { interval });
+    assert.ok(s.ciLow >= 0 && s.ciHigh <= 1 && s.ciLow <= s.mean && s.mean <= s.ciHigh, `${interval}: [${s.ciLow}, ${s.ciHigh}]`);
+  }
 });
 
 test('summarize refuses empty input, non-finite values and bad confidence with one-line errors', () => {
@@ -86,7 +91,7 @@ test('the 95% t interval covers the true mean of normal samples of 5 about 95% o
   const experiments = 4000;
   let covered = 0;
   for (let i = 0; i < experiments; i++) {
-    const s = summarize(Array.from({ length: 5 }, () => 0.8 + 0.05 * normal()));
+    const s = summarize(Array.from({ length: 5 }, () => 0.8 + 0.05 * normal()), { interval: 'student-t' });
     if (s.ciLow <= 0.8 && 0.8 <= s.ciHigh) covered++;
   }
   // Binomial sd at p = 0.95 over 4000 runs is 0.0034; a z interval (1.96) would cover only ~0.88 at n = 5.
@@ -140,33 +145,3 @@ test('Leveugle sample size refuses bad arguments', () => {
   assert.throws(() => leveugleSampleSize(100, 0.01, 0), /confidence 0/);
 });
 
-test('shouldStop stops on precision after minTrials, or at maxTrials', () => {
-  // Ten values alternating 0.80 / 0.82: std = 0.01 * sqrt(10/9), half-width = t(0.975,9) * std / sqrt(10).
-  const ten = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? 0.8 : 0.82));
-  const halfWidth = (T_0975_9 * 0.01 * Math.sqrt(10 / 9)) / Math.sqrt(10);
-  near(halfWidth, 0.0075406, 1e-7, 'hand half-width');
-  const atPrecision = shouldStop(ten, { precision: 0.008, maxTrials: 100 });
-  assert.equal(atPrecision.stop, true);
-  assert.equal(atPrecision.reason, 'precision');
-  near(atPrecision.ciHalfWidth, halfWidth, 1e-8, 'reported half-width');
-  assert.deepEqual(
-    { stop: shouldStop(ten, { precision: 0.007, maxTrials: 100 }).stop, n: 10 },
-    { stop: false, n: 10 },
-  );
-  // Nine identical values have zero width but are fewer than minTrials (10).
-  assert.equal(shouldStop(Array(9).fill(0.5), { precision: 0.01, maxTrials: 100 }).reason, 'continue');
-  assert.equal(shouldStop(Array(10).fill(0.5), { precision: 0.01, maxTrials: 100 }).reason, 'precision');
-  assert.equal(shouldStop(Array(9).fill(0.5), { precision: 0.01, minTrials: 5, maxTrials: 100 }).reason, 'precision');
-  assert.equal(shouldStop(ten, { precision: 0.001, maxTrials: 10 }).reason, 'max-trials');
-  const none = shouldStop([], { precision: 0.01, maxTrials: 10 });
-  assert.deepEqual(none, { stop: false, reason: 'continue', n: 0, ciHalfWidth: Infinity });
-  // A 90% interval is narrower and stops earlier.
-  assert.equal(shouldStop(ten, { precision: 0.0065, confidence: 0.9, maxTrials: 100 }).reason, 'precision');
-});
-
-test('shouldStop refuses a bad stopping rule', () => {
-  assert.throws(() => shouldStop([1, 2], { precision: 0, maxTrials: 10 }), /precision 0/);
-  assert.throws(() => shouldStop([1, 2], { precision: 0.01, maxTrials: 0 }), /maxTrials 0/);
-  assert.throws(() => shouldStop([1, 2], { precision: 0.01, minTrials: 0, maxTrials: 10 }), /minTrials 0/);
-  assert.throws(() => shouldStop([], { precision: 0.01, confidence: 2, maxTrials: 10 }), /confidence 2/);
-});

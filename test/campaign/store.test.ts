@@ -197,9 +197,11 @@ test('summarizeCampaign gives per-BER statistics of accuracy, SDC and DUE and th
   assert.deepEqual(summary.perBer.map((s) => s.ber), [1e-6, 1e-5, 1e-4]);
   for (const s of summary.perBer) {
     const values = accuracies.get(s.ber)!;
-    assert.deepEqual(s.accuracy, summarize(values));
-    assert.deepEqual(s.sdc, summarize(values.map((a) => 1 - a)));
-    assert.deepEqual(s.due, summarize(values.map((_, i) => (i === 0 ? 0.01 : 0))));
+    // A campaign without a 'sampling' option is plain and fixed-n: betting intervals tuned for its 20 trials.
+    const fixed = { interval: 'betting', horizon: 20 } as const;
+    assert.deepEqual(s.accuracy, summarize(values, fixed));
+    assert.deepEqual(s.sdc, summarize(values.map((a) => 1 - a), fixed));
+    assert.deepEqual(s.due, summarize(values.map((_, i) => (i === 0 ? 0.01 : 0)), fixed));
   }
   assert.ok(Math.abs(summary.perBer[1]!.accuracy.mean - 0.7125) < 1e-12);
   assert.deepEqual(summary.accuracyAuc, aucLog10([1e-6, 1e-5, 1e-4], summary.perBer.map((s) => s.accuracy.mean)));

@@ -160,6 +160,7 @@ for (const c of cases) {
     const cleanPredictions = argmaxAll(cleanLogits, evalSet.count);
     const trial = await runTrial(
       {
+        seed: 0,
         bytes: faultable.bytes,
         offsets: faultable.offsets,
         evalSet,
@@ -168,7 +169,7 @@ for (const c of cases) {
         batchSize: BATCH,
         threads: THREADS,
       },
-      { ber: plan.ber, trial: plan.trial, faults: plan.faults },
+      { ber: plan.ber, trial: plan.trial, faults: plan.faults, images: evalSet.count },
     );
     assert.deepEqual([out.accuracy, out.sdc, out.due], [trial.accuracy, trial.sdc, trial.due]);
   });
@@ -195,6 +196,7 @@ for (const c of cases) {
       count: 'fixed:1',
       policy: 'ieee',
       referenceSurface: false,
+      stratum: null,
       surfaceHash: surfaceHash(faultable.surface),
       faults: [{ tensor: weight.name, index, bit: 30, before, after }],
     };
@@ -238,7 +240,7 @@ for (const kind of ['smooth-zero', 'clip-zero', 'clip-sat'] as const) {
       const before = values[layer]!;
       const after = float32FromBits((float32Bits(before) ^ (1 << bit)) >>> 0);
       const plan = planFromJSON(
-        planToJSON({ version: PLAN_VERSION, seed: 0, ber: 1e-3, trial: 0, format: 'float32', count: 'fixed:1', policy: 'ieee', referenceSurface: false, surfaceHash: surfaceHash(faultable.surface), faults: [{ tensor: name, index: 0, bit, before, after }] }),
+        planToJSON({ version: PLAN_VERSION, seed: 0, ber: 1e-3, trial: 0, format: 'float32', count: 'fixed:1', policy: 'ieee', referenceSurface: false, stratum: null, surfaceHash: surfaceHash(faultable.surface), faults: [{ tensor: name, index: 0, bit, before, after }] }),
         faultable.surface,
       );
       const patched = await logitsOf(applyPlanToBytes(faultable, plan.faults), evalSet);

@@ -10,7 +10,7 @@ export function trialsOf(db: string): string[] {
     assert.equal(c.length, 1);
     return s
       .trials(c[0]!.id)
-      .map((t: StoredTrial) => JSON.stringify([t.ber, t.trial, t.accuracy, t.sdc, t.due, t.faults]))
+      .map((t: StoredTrial) => JSON.stringify([t.ber, t.trial, t.accuracy, t.sdc, t.due, t.faults, t.images ?? null]))
       .sort();
   } finally {
     s.close();
