@@ -23,12 +23,12 @@ export function requireShared(rel: string): string {
   return p;
 }
 
-/** Runs torch_ref.py in `mode` with OMP_NUM_THREADS=1 under /usr/bin/python3; returns its JSON line. */
-export function runTorchRef(mode: string, args: string[]): Record<string, unknown> {
+/** Runs torch_ref.py in `mode` with OMP_NUM_THREADS=1 (unless `env` says otherwise) under /usr/bin/python3; returns its JSON line. */
+export function runTorchRef(mode: string, args: string[], env: Record<string, string> = {}): Record<string, unknown> {
   requireShared('bench/torch_ref.py');
   const r = spawnSync('/usr/bin/python3', [TORCH_REF, mode, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, OMP_NUM_THREADS: '1' },
+    env: { ...process.env, OMP_NUM_THREADS: '1', ...env },
     maxBuffer: 1 << 26,
   });
   if (r.status !== 0)

@@ -12,6 +12,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   eval: async () => (await import('./eval.js')).benchEval,
   faults: async () => (await import('./faults.js')).benchFaults,
   campaign: async () => (await import('./campaign.js')).benchCampaign,
+  precision: async () => (await import('./precision.js')).benchPrecision,
   queue: async () => (await import('./queue.js')).benchQueue,
   train: async () => (await import('./train.js')).benchTrain,
   results: async () => (await import('./results.js')).benchResults,

@@ -186,13 +186,14 @@ function stratumState(o: BerDesignOptions, h: number, trials: readonly TrialValu
  * depends on it.
  */
 function predictedHalfWidth(s: StratumState, n: number, m: number, evalCount: number, alpha: number): number {
-  if (n <= 0) return 0.5;
+  if (n <= 0) return 1;
   const logTerm = Math.log(2 / alpha);
   const fpc = evalCount > 1 ? (evalCount - m) / (evalCount - 1) : 0;
   const variance = s.between + (s.within * fpc) / m;
   const varianceTerm = Math.sqrt((2 * logTerm * Math.log(1 + n) * variance) / n);
   const capTerm = (logTerm * Math.max(s.mean, 1 - s.mean)) / (0.75 * n);
-  return Math.min(0.5, Math.max(varianceTerm, capTerm));
+  // Not capped at 0.5: the allocation needs the prediction to keep falling even while the true interval is still the whole range.
+  return Math.max(varianceTerm, capTerm);
 }
 
 /** Candidate image counts for an automatic choice: a geometric ladder from MIN_AUTO_IMAGES to the whole set. */

@@ -34,19 +34,40 @@ export const STRATUM_STRIDE = 2 ** 24;
 /** The critical bit positions of a fault surface: per tensor, sorted local positions (element * bits + bit). */
 export interface CriticalSet {
   /** Local positions per hittable tensor, ascending. */
-  readonly perTensor: readonly Uint32Array[] | readonly Float64Array[];
+  readonly perTensor: readonly (Uint32Array | Float64Array)[];
   /** First global bit of each tensor in the surface's bit space. */
   readonly starts: readonly number[];
   /** |C|. */
   readonly size: number;
 }
 
+/**
+ * Bits whose flip can be critical. In the float formats a mantissa or sign flip changes a magnitude by less
+ * than 2x (never 64x beyond its tensor's range), and neither can turn a finite value into Inf or NaN, so
+ * only exponent bits are visited: 8 of 32 bits in float32, 5 of 16 in float16, 8 of 16 in bfloat16.
+ * Other formats (fixed point, int8) visit every bit.
+ */
+function candidateBits(format: NumberFormat): number[] {
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  switch (format.name) {
+    case 'float32':
+      return range(23, 30);
+    case 'float16':
+      return range(10, 14);
+    case 'bfloat16':
+      return range(7, 14);
+    default:
+      return range(0, format.bits - 1);
+  }
+}
+
 /** Finds the critical flips of each tensor from its clean stored words (see the module comment for the rule). */
 export function criticalSet(tensors: readonly EncodedTensor[], sizes: readonly number[], format: NumberFormat, policy: FloatPolicy): CriticalSet {
-  const perTensor: Float64Array[] = [];
+  const perTensor: (Uint32Array | Float64Array)[] = [];
   const starts: number[] = [];
   let start = 0;
   let size = 0;
+  const bits = candidateBits(format);
   tensors.forEach((encoded, t) => {
     const n = sizes[t]!;
     let largest = 0;
@@ -56,12 +77,13 @@ export function criticalSet(tensors: readonly EncodedTensor[], sizes: readonly n
     const positions: number[] = [];
     for (let i = 0; i < n; i++) {
       const word = encoded.words[i]!;
-      for (let b = 0; b < format.bits; b++) {
+      for (const b of bits) {
         const v = applyFloatPolicy(format.decodeWord(format.flip(word, b), encoded, i), policy);
         if (!Number.isFinite(v) || Math.abs(v) > limit) positions.push(i * format.bits + b);
       }
     }
-    perTensor.push(Float64Array.from(positions));
+    // Local positions fit 32 bits unless a tensor holds more than 2^32 bits.
+    perTensor.push(n * format.bits <= 2 ** 32 ? Uint32Array.from(positions) : Float64Array.from(positions));
     starts.push(start);
     start += n * format.bits;
     size += positions.length;
