@@ -13,6 +13,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   faults: async () => (await import('./faults.js')).benchFaults,
   campaign: async () => (await import('./campaign.js')).benchCampaign,
   precision: async () => (await import('./precision.js')).benchPrecision,
+  strata: async () => (await import('./strata.js')).benchStrata,
   queue: async () => (await import('./queue.js')).benchQueue,
   train: async () => (await import('./train.js')).benchTrain,
   results: async () => (await import('./results.js')).benchResults,

@@ -319,6 +319,7 @@ export async function runDesign(
   runWave: (wave: TrialSpec[]) => Promise<void>,
   stored: () => readonly TrialValue[],
   aborted: () => boolean,
+  onDecision?: (interval: DecisionInterval) => void,
 ): Promise<StopReason> {
   const issued: TrialSpec[] = [];
   let wave = firstWave(o);
@@ -329,6 +330,7 @@ export async function runDesign(
     // A design fixed in advance ends with its last trial: no decision needs the outcomes (a shard holds only its own).
     if (o.precision === undefined && issued.length >= o.maxTrials) return 'max-trials';
     const decision = nextWave(o, issued, stored());
+    onDecision?.(decision.interval);
     if (decision.stop) return decision.reason;
     wave = decision.wave;
   }

@@ -15,7 +15,7 @@ import { makeFaultable, sha256, type FaultableModel } from './model.js';
 import { TrialPool } from './pool.js';
 import { predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
 import { openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
-import { leveugleSampleSize, summarize, DEFAULT_MIN_TRIALS, type IntervalMethod } from './stats.js';
+import { leveugleSampleSize, DEFAULT_MIN_TRIALS, type IntervalMethod } from './stats.js';
 import { DEFAULT_TRIAL_COST_IMAGES, runDesign, type BerDesignOptions, type TrialSpec, type TrialValue } from './design.js';
 import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
 
@@ -94,7 +94,9 @@ export interface CampaignProgress {
   done: number;
   planned: number;
   ber: number;
+  /** Plain mean of the BER's stored trials (unweighted: strata are combined only at decisions). */
   berMean: number;
+  /** Half-width of the accuracy interval at the BER's last wave decision (Infinity before the first). */
   berCiHalfWidth: number;
   berTrials: number;
 }
@@ -166,7 +168,7 @@ function keyOptions(o: CampaignOptions, bers: number[], trials: number, critical
     sampling: design.sampling,
     images: design.images,
     interval: design.interval,
-    trialCostImages: design.trialCostImages,
+    confidence: o.confidence ?? 0.95,
     bers,
     trials,
     format: parseFormat(o.format ?? 'float32').name,
@@ -177,11 +179,12 @@ function keyOptions(o: CampaignOptions, bers: number[], trials: number, critical
     foldBatchNorm: o.foldBatchNorm ?? true,
     batchSize: o.batchSize ?? 250,
   };
+  // The set-up cost steers automatic image counts only.
+  if (design.images === 'auto') opts.trialCostImages = design.trialCostImages;
   // |C| fixes the strata weights at every BER: summaries recompute them from it.
   if (criticalBits !== null) opts.criticalBits = criticalBits;
   if (o.precision !== undefined) {
     opts.precision = o.precision;
-    opts.confidence = o.confidence ?? 0.95;
     opts.minTrials = o.minTrials ?? DEFAULT_MIN_TRIALS;
     opts.wave = o.wave ?? 10;
   }
@@ -406,6 +409,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       for (let b = 0; b < bers.length && !signal.aborted; b++) {
         const ber = bers[b]!;
         const accs = store.trials(id, ber).map((t) => t.accuracy);
+        let halfWidth = Infinity;
         const runWave = async (wave: TrialSpec[]) => {
           const tasks: TrialTask[] = [];
           for (const spec of wave) {
@@ -418,14 +422,13 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
               done.add(trialKey(ber, r.trial));
               accs.push(r.accuracy);
               doneCount++;
-              const s = accs.length >= 2 ? summarize(accs) : undefined;
-              o.onTrial?.(r, { done: doneCount, planned, ber, berMean: s?.mean ?? r.accuracy, berCiHalfWidth: s?.ciHalfWidth ?? Infinity, berTrials: accs.length });
+              o.onTrial?.(r, { done: doneCount, planned, ber, berMean: accs.reduce((a, b) => a + b, 0) / accs.length, berCiHalfWidth: halfWidth, berTrials: accs.length });
             });
           } finally {
             clearInterval(abortWatch);
           }
         };
-        await runDesign(berDesign(o, prepared, ber), runWave, () => storedValues(store, id, ber, prepared.evalSet.count), () => signal.aborted);
+        await runDesign(berDesign(o, prepared, ber), runWave, () => storedValues(store, id, ber, prepared.evalSet.count), () => signal.aborted, (d) => (halfWidth = d.halfWidth));
       }
     } finally {
       await pool.close();

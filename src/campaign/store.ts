@@ -499,6 +499,8 @@ export interface CampaignDesignInfo {
   /** |C| of the stratified design (strata weights at each BER follow from it). */
   criticalBits: number | null;
   interval: IntervalMethod;
+  /** Confidence level the campaign ran with (stopping and summaries). */
+  confidence: number;
   /** Planned trials per BER (the horizon of a 'betting' interval). */
   trials: number | null;
 }
@@ -510,7 +512,8 @@ export function campaignDesign(campaign: CampaignRecord): CampaignDesignInfo {
   const criticalBits = typeof o.criticalBits === 'number' ? o.criticalBits : null;
   if (sampling === 'stratified' && criticalBits === null) throw new ProactError(`campaign ${campaign.id}: stratified but no criticalBits in its options (damaged record)`);
   const interval = typeof o.interval === 'string' ? parseIntervalMethod(o.interval) : o.precision !== undefined ? 'betting-cs' : 'betting';
-  return { sampling, criticalBits, interval, trials: typeof o.trials === 'number' ? o.trials : null };
+  const confidence = typeof o.confidence === 'number' ? o.confidence : 0.95;
+  return { sampling, criticalBits, interval, confidence, trials: typeof o.trials === 'number' ? o.trials : null };
 }
 
 /**
@@ -522,7 +525,7 @@ export function summarizeCampaign(store: ResultStore, campaignId: number, option
   const campaign = store.getCampaign(campaignId);
   if (campaign === undefined) throw new ProactError(`${store.path}: no campaign with id ${campaignId}; list them with listCampaigns()`);
   const design = campaignDesign(campaign);
-  const confidence = options.confidence ?? 0.95;
+  const confidence = options.confidence ?? design.confidence;
   const interval = options.interval ?? design.interval;
   const perBer = [...trialsByBer(store, campaignId)].map(([ber, trials]) => {
     const weights = design.sampling === 'stratified' ? strataWeights(design.criticalBits!, ber) : [1];

@@ -28,7 +28,6 @@ import {
   resolveSampling,
   runDesign,
   storedValues,
-  summarize,
   summarizeCampaign,
   trialKey,
   WHOLE,
@@ -162,6 +161,8 @@ class Coordinator {
   error: string | undefined;
   private readonly bers: number[];
   private readonly trials: number;
+  /** Half-width of each BER's accuracy interval at its last wave decision. */
+  private readonly halfWidths = new Map<number, number>();
   private flows?: FlowProducer;
   private waves?: Queue<WaveJob>;
   private waveWorker?: Worker<WaveJob>;
@@ -272,7 +273,7 @@ class Coordinator {
         const runWave = (wave: readonly { trial: number }[]) => this.runWave(ber, Math.max(...wave.map((t) => t.trial)) + 1);
         const stored = () => storedValues(this.store, this.campaignId, ber, this.prepared.evalSet.count);
         try {
-          await runDesign(berDesign(this.o, this.prepared, ber), runWave, stored, () => this.halted());
+          await runDesign(berDesign(this.o, this.prepared, ber), runWave, stored, () => this.halted(), (d) => this.halfWidths.set(ber, d.halfWidth));
           if (!this.halted()) this.decided.set(ber, true);
         } catch (e) {
           this.failure ??= e;
@@ -407,8 +408,7 @@ class Coordinator {
       this.doneCount++;
       const accs = this.accuracies.get(r.ber)!;
       accs.push(r.accuracy);
-      const s = accs.length >= 2 ? summarize(accs) : undefined;
-      this.o.onTrial?.(r, { done: this.doneCount, planned, ber: r.ber, berMean: s?.mean ?? r.accuracy, berCiHalfWidth: s?.ciHalfWidth ?? Infinity, berTrials: accs.length });
+      this.o.onTrial?.(r, { done: this.doneCount, planned, ber: r.ber, berMean: accs.reduce((a, b) => a + b, 0) / accs.length, berCiHalfWidth: this.halfWidths.get(r.ber) ?? Infinity, berTrials: accs.length });
     }
     this.o.onProgress?.(this.progress());
   }

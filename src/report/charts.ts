@@ -222,13 +222,14 @@ function rateTable(data: ReportData, metric: RateMetric): DataTable {
         String(s.n),
         percent(s.mean),
         Number.isFinite(s.ciHalfWidth) ? `${percent(s.ciLow)} – ${percent(s.ciHigh)}` : '–',
+        s.interval,
         percent(s.median),
         `${percent(s.q1)} – ${percent(s.q3)}`,
       ];
     }),
   );
   return {
-    header: ['Campaign', 'Ref', 'BER', 'Trials', `Mean ${metric === 'accuracy' ? 'accuracy' : metric.toUpperCase()} (%)`, `${level}% CI (%)`, 'Median (%)', 'IQR (%)'],
+    header: ['Campaign', 'Ref', 'BER', 'Trials', `Mean ${metric === 'accuracy' ? 'accuracy' : metric.toUpperCase()} (%)`, `${level}% CI (%)`, 'Interval', 'Median (%)', 'IQR (%)'],
     rows,
     numeric: [3, 4, 5, 6, 7],
     groupColumns: 2,
