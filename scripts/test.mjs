@@ -2,7 +2,7 @@
 // Node 20 does not expand globs itself, so the files are listed here.
 //
 // Every file (and every test in it) runs under a time limit, --test-timeout, PROACT_TEST_TIMEOUT_S
-// seconds (default 300): a hang fails its file instead of stalling the suite. At the end every skipped
+// seconds (default 600): a hang fails its file instead of stalling the suite. At the end every skipped
 // test is listed with its reason, then "skipped: N". A skip tagged with something PROACT_REQUIRE lists
 // (test/helpers/requirements.ts tags them "[shared] ...") fails the run, a second guard behind the
 // helper's own failure.
@@ -28,7 +28,7 @@ if (files.length === 0) {
   console.error('no test files found under dist/test (did the build run?)');
   process.exit(1);
 }
-const timeoutS = Number(process.env.PROACT_TEST_TIMEOUT_S ?? 300);
+const timeoutS = Number(process.env.PROACT_TEST_TIMEOUT_S ?? 600);
 if (!(timeoutS > 0)) {
   console.error(`PROACT_TEST_TIMEOUT_S=${process.env.PROACT_TEST_TIMEOUT_S} is not a positive number of seconds`);
   process.exit(1);
