@@ -1,10 +1,15 @@
 /**
  * `npm run bench -- <name> [--runs N]`: side-by-side benchmarks against ../shared/bench/torch_ref.py.
- * Each prints one JSON line with both figures, their medians and the ratio; docs/benchmarks.md
- * records them with the date.
+ * Each prints one JSON line with both figures, their medians and the ratios, saves it with the date,
+ * the machine (CPU model, cores, load average at the start) and BENCH_NOTE as docs/bench/<name>.json,
+ * then rewrites the figures of README.md and docs/ from those files (bench/docs.ts).
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { isProactError } from '../src/util/errors.js';
-import { today } from './common.js';
+import { writeFileAtomic } from '../src/util/files.js';
+import { machineInfo, today } from './common.js';
+import { BENCH_DIR, updateBenchDocs } from './docs.js';
 
 type Bench = (opts: { runs: number }) => Promise<Record<string, unknown>>;
 
@@ -32,9 +37,16 @@ async function main(): Promise<number> {
     return 2;
   }
   try {
+    // Before the run: the load average then says whether other work shared the machine.
+    const machine = machineInfo();
     const fn = await benches[name]!();
     const result = await fn({ runs });
-    process.stdout.write(JSON.stringify({ date: today(), ...result }) + '\n');
+    const record = { date: today(), machine, ...(process.env.BENCH_NOTE ? { note: process.env.BENCH_NOTE } : {}), ...result };
+    process.stdout.write(JSON.stringify(record) + '\n');
+    mkdirSync(BENCH_DIR, { recursive: true });
+    writeFileAtomic(join(BENCH_DIR, `${name}.json`), [JSON.stringify(record, null, 1) + '\n'], 'benchmark result');
+    const changed = updateBenchDocs(process.cwd());
+    process.stderr.write(`bench: saved ${join(BENCH_DIR, `${name}.json`)}${changed.length ? `; updated ${changed.join(', ')}` : ''}\n`);
     return 0;
   } catch (e) {
     process.stderr.write(`bench: ${isProactError(e) ? e.message : e instanceof Error ? e.stack : String(e)}\n`);

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { DEFAULT_BERS, openStore, studentTCritical } from '../src/campaign/index.js';
-import { CLI, median, requireShared, runProactJson, runTorchRef } from './common.js';
+import { CLI, TORCH_THREADS, median, requireShared, runProactJson, runTorchRef } from './common.js';
 
 interface BerRow {
   ber: number;
@@ -33,10 +33,10 @@ export async function benchPrecision(opts: { runs: number }): Promise<Record<str
 
   // The reference's seconds per trial, both thread counts, medians of `runs`.
   const reference: Record<string, number> = {};
-  for (const threads of ['1', '2']) {
+  for (const threads of TORCH_THREADS) {
     const times: number[] = [];
     for (let k = 0; k < opts.runs; k++) {
-      const r = runTorchRef('campaign', ['--model', model, '--ber', '1e-5', '--trials', refTrials, '--seed', String(k)], { OMP_NUM_THREADS: threads });
+      const r = runTorchRef('campaign', ['--model', model, '--ber', '1e-5', '--trials', refTrials, '--seed', String(k)], threads);
       times.push(r.seconds_per_trial as number);
     }
     reference[`OMP_NUM_THREADS=${threads}`] = median(times);

@@ -3,7 +3,8 @@
  * by the plain smooth-zero clip with one scalar threshold (T = 6), mean cross-entropy over a batch of
  * 128 training images, the gradient w.r.t. the 19 thresholds only, and an Adam update (lr 1e-2) of the
  * 19 floats in TypeScript. Reports the median seconds per step (the first step, which pays for
- * onnxruntime's first-run allocations, is excluded), and torch_ref's figure when asked for.
+ * onnxruntime's first-run allocations, is excluded), and when asked for torch_ref's figure with
+ * OMP_NUM_THREADS=1 and 2, run after each of the `runs` blocks of steps so both see the same load.
  *
  * Speed comes from the gradient graph, not from the step loop: only nodes between a threshold and the
  * loss get backward nodes, and of those only the input gradients (ConvTranspose for each conv after
@@ -15,7 +16,7 @@ import { activationLayers, prepareGraph, readOnnxFile, scalarF32 } from '../src/
 import { hardenGraph } from '../src/harden/activations.js';
 import { addSoftmaxCrossEntropy, buildGradientGraph, gradName } from '../src/autodiff/index.js';
 import { Session, type Feeds } from '../src/runtime/index.js';
-import { median, requireShared, runTorchRef } from './common.js';
+import { median, requireShared, runTorchRef, TORCH_THREADS } from './common.js';
 
 export interface ThrgradOptions {
   /** Timed steps after the warm-up step (default 10). */
@@ -24,9 +25,9 @@ export interface ThrgradOptions {
   batch?: number;
   /** onnxruntime intra-op threads (default 2). */
   threads?: number;
-  /** Also run torch_ref.py thrgrad with the same step count and report the ratio. */
+  /** Also run torch_ref.py thrgrad (steps + 1 steps, 1 and 2 threads) after each run and report the ratios. */
   torch?: boolean;
-  /** Repetitions for the `npm run bench` driver: each adds `steps` timed steps. */
+  /** Repetitions for the `npm run bench` driver: each adds `steps` timed steps (and reference runs). */
   runs?: number;
 }
 
@@ -46,8 +47,10 @@ export type ThrgradResult = {
   /** Loss of the first and of the last step (different batches: a check that the values are plausible). */
   firstLoss: number;
   lastLoss: number;
-  torchSecondsPerStep?: number;
-  ratio?: number;
+  runs: number;
+  torchVersion?: string;
+  /** Per reference thread count: the median over runs of its seconds per step, and proact's speed-up. */
+  torch?: { threads: number; secondsPerStep: number; all: number[]; ratio: number }[];
 };
 
 /** Minimal Adam (PyTorch's defaults: betas 0.9/0.999, eps 1e-8) over small Float32Arrays. */
@@ -86,7 +89,9 @@ function readRecords(path: string, n: number): { x: Float32Array; labels: BigInt
 }
 
 export async function benchThrgrad(opts: ThrgradOptions = {}): Promise<ThrgradResult> {
-  const steps = (opts.steps ?? 10) * (opts.runs ?? 1);
+  const runs = opts.runs ?? 1;
+  const stepsPerRun = opts.steps ?? 10;
+  const steps = stepsPerRun * runs;
   const batch = opts.batch ?? 128;
   const threads = opts.threads ?? 2;
   const modelPath = requireShared('models/resnet20.onnx');
@@ -109,6 +114,8 @@ export async function benchThrgrad(opts: ThrgradOptions = {}): Promise<ThrgradRe
   const fullBatches = Math.floor(data.labels.length / batch);
   const times: number[] = [];
   let firstLoss = NaN, lastLoss = NaN;
+  const ref = new Map<number, number[]>(TORCH_THREADS.map((t) => [t, []]));
+  let torchVersion: string | undefined;
   for (let k = 0; k <= steps; k++) {
     const start = (k % fullBatches) * batch;
     const t = performance.now();
@@ -122,6 +129,13 @@ export async function benchThrgrad(opts: ThrgradOptions = {}): Promise<ThrgradRe
     if (k > 0) times.push((performance.now() - t) / 1000);
     lastLoss = out[loss]!.data[0]!;
     if (k === 0) firstLoss = lastLoss;
+    if (opts.torch && k > 0 && k % stepsPerRun === 0) {
+      for (const threads of TORCH_THREADS) {
+        const r = runTorchRef('thrgrad', ['--model', modelPath, '--steps', String(stepsPerRun + 1), '--batch', String(batch)], threads);
+        ref.get(threads)!.push(r.seconds_per_step as number);
+        torchVersion = r.torch as string;
+      }
+    }
   }
   await session.release();
 
@@ -137,11 +151,14 @@ export async function benchThrgrad(opts: ThrgradOptions = {}): Promise<ThrgradRe
     gradientGraphNodes: gg.nodes.length,
     firstLoss,
     lastLoss,
+    runs,
   };
   if (opts.torch) {
-    const ref = runTorchRef('thrgrad', ['--model', modelPath, '--steps', String(steps + 1), '--batch', String(batch)]);
-    result.torchSecondsPerStep = ref.seconds_per_step as number;
-    result.ratio = result.torchSecondsPerStep / result.secondsPerStep;
+    result.torchVersion = torchVersion;
+    result.torch = TORCH_THREADS.map((threads) => {
+      const all = ref.get(threads)!;
+      return { threads, secondsPerStep: median(all), all, ratio: median(all) / result.secondsPerStep };
+    });
   }
   return result;
 }

@@ -24,6 +24,7 @@ interface DemoCli {
   evalLimit: number;
   workers: number;
   seed: number;
+  quick?: boolean;
 }
 
 function step(title: string, args: string[]): void {
@@ -41,6 +42,7 @@ export function registerDemo(program: Command): void {
     .option('--eval-limit <n>', 'test images per trial', parseIntOption('--eval-limit', 100), 1000)
     .option('--workers <w>', 'campaign worker threads', parseIntOption('--workers', 1), 2)
     .option('--seed <s>', 'seed of every step', parseIntOption('--seed', 0), 0)
+    .option('--quick', 'a smaller hardening budget (500 images to profile, validate and train, 1 epoch each), for a check in seconds')
     .action((o: DemoCli) => {
       if (!existsSync(SHIPPED_MODEL)) throw new ProactError(`${SHIPPED_MODEL}: the shipped model is missing; reinstall proact (npm ci)`);
       const out = resolve(o.out);
@@ -52,10 +54,11 @@ export function registerDemo(program: Command): void {
       const models = { unprotected: SHIPPED_MODEL, ranger: join(out, 'lenet-ranger.onnx'), proact: join(out, 'lenet-proact.onnx') };
       log(`proact demo: seed ${seed}, output in ${out}`);
       step('clean accuracy of the shipped LeNet-5 on the MNIST test set', ['eval', '--model', SHIPPED_MODEL, '--data', 'mnist']);
-      const common = ['--model', SHIPPED_MODEL, '--data', 'mnist', '--profile-images', '2000', '--validation', '1000', '--seed', seed];
+      const budget = o.quick ? { images: '500', vectorEpochs: '1' } : { images: '2000', vectorEpochs: '2' };
+      const common = ['--model', SHIPPED_MODEL, '--data', 'mnist', '--profile-images', budget.images, '--validation', o.quick ? '500' : '1000', '--seed', seed];
       step('harden with Ranger (profiled layer maxima, clip-sat)', ['harden', '--method', 'ranger', ...common, '--out', models.ranger, '--fresh']);
       step('harden with ProAct (HyReLU, progressive threshold training, small budget)', [
-        'harden', '--method', 'proact', ...common, '--out', models.proact, '--train-images', '2000', '--scalar-epochs', '1', '--vector-epochs', '2', '--fresh',
+        'harden', '--method', 'proact', ...common, '--out', models.proact, '--train-images', budget.images, '--scalar-epochs', '1', '--vector-epochs', budget.vectorEpochs, '--fresh',
       ]);
       const bers = '1e-5,3e-5,1e-4,3e-4,1e-3';
       for (const [name, model] of Object.entries(models)) {

@@ -19,6 +19,7 @@ import {
   type CampaignSpec,
   type TrialRecord,
 } from '../../src/campaign/store.js';
+import { skipMissing } from '../helpers/requirements.js';
 import { aucLog10, summarize } from '../../src/campaign/stats.js';
 import { ProactError } from '../../src/util/errors.js';
 
@@ -271,7 +272,7 @@ test('a store opened read-only reads everything and refuses writes with a one-li
 
 test('a read-only file or folder is refused before anything is written (skipped as root)', (t) => {
   if (process.getuid?.() === 0) {
-    t.skip('running as root: chmod does not stop root from writing; openStore(path, { readonly: true }) is tested instead');
+    skipMissing(t, 'non-root', 'running as root: chmod does not stop root from writing; openStore(path, { readonly: true }) is tested instead');
     return;
   }
   const dir = tempDir();

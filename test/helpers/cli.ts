@@ -10,17 +10,26 @@ export interface CliResult {
   stderr: string;
 }
 
+/** How long one CLI run in a test may take before it is killed (a hang fails the test instead of the suite). */
+export const CLI_TIMEOUT_MS = 120_000;
+
 export function runCli(args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): CliResult {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     encoding: 'utf8',
-    timeout: opts.timeoutMs ?? 120_000,
+    timeout: opts.timeoutMs ?? CLI_TIMEOUT_MS,
     env: { ...process.env, PROACT_NO_PROGRESS: '1', ...opts.env },
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Starts the CLI; SIGKILLed after CLI_TIMEOUT_MS so that nothing waiting for its exit waits forever. */
 export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { env: { ...process.env, PROACT_NO_PROGRESS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, PROACT_NO_PROGRESS: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: CLI_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
+  });
 }
 
 /** Asserts the CLI failed with the one-line user error format and exit code 2. */

@@ -1,7 +1,9 @@
 /**
  * A real Redis for queue tests: PROACT_REDIS_URL when set (CI's .ci/run starts one), else a private
  * `redis-server` on a free loopback port, started here and stopped after the file's tests. Without
- * either, the tests skip, naming the Debian package. Every test uses its own key prefix.
+ * either, the tests skip, naming the Debian package (a failure when PROACT_REQUIRE includes redis, as in
+ * CI). A Redis that is there but does not answer is always a failure, never a skip. Every test uses its
+ * own key prefix.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { Redis } from 'ioredis';
+import { skipMissing } from '../helpers/requirements.js';
 
 export interface TestRedis {
   url: string;
@@ -18,7 +21,7 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-export const SKIP_MESSAGE = 'needs Redis: set PROACT_REDIS_URL or install the Debian package redis-server';
+const SKIP_MESSAGE = 'needs Redis: set PROACT_REDIS_URL or install the Debian package redis-server';
 
 let counter = 0;
 /** A key prefix no other test (or other test process on a shared Redis) uses. */
@@ -58,7 +61,7 @@ async function ping(url: string, timeoutMs: number): Promise<boolean> {
   }
 }
 
-/** Starts (or finds) Redis; undefined when none can be had (the caller skips). */
+/** Starts (or finds) Redis; undefined when redis-server is not installed (the caller skips); throws when one does not answer. */
 export async function startTestRedis(): Promise<TestRedis | undefined> {
   const given = process.env.PROACT_REDIS_URL;
   if (given) {
@@ -83,7 +86,7 @@ export async function startTestRedis(): Promise<TestRedis | undefined> {
   };
   if (!(await ping(url, 5_000))) {
     await stop();
-    return undefined;
+    throw new Error(`redis-server started on port ${port} but did not answer PING within 5 s`);
   }
   return { url, clear: (prefix) => clearPrefix(url, prefix), stop };
 }
@@ -104,14 +107,14 @@ async function clearPrefix(url: string, prefix: string): Promise<void> {
   }
 }
 
-/** Redis for a test file: starts it on first use; skips `t` when there is none. */
+/** Redis for a test file: starts it on first use; skips `t` (see skipMissing) when there is none. */
 export function redisFixture(): { get(t: TestContext): Promise<TestRedis | undefined>; stop(): Promise<void> } {
   let started: Promise<TestRedis | undefined> | undefined;
   return {
     async get(t) {
       started ??= startTestRedis();
       const redis = await started;
-      if (!redis) t.skip(SKIP_MESSAGE);
+      if (!redis) skipMissing(t, 'redis', SKIP_MESSAGE);
       return redis;
     },
     async stop() {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { runCampaign } from '../../src/campaign/index.js';
-import { spawnCli, expectUserError } from '../helpers/cli.js';
+import { CLI_TIMEOUT_MS, spawnCli, expectUserError } from '../helpers/cli.js';
 import { writeTinyCnn } from '../helpers/tinymodel.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'proact-concurrent-'));
@@ -47,10 +47,15 @@ async function alone(seed: number): Promise<Row[]> {
   return inspect(db).bySeed.get(seed)!;
 }
 
+/** Waits for the exit; spawnCli kills a run still going after CLI_TIMEOUT_MS, and that is reported as such. */
 function finish(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr })));
+  return new Promise((resolve) =>
+    child.on('exit', (code, signal) =>
+      resolve({ code, stderr: signal === 'SIGKILL' ? `killed after ${CLI_TIMEOUT_MS / 1000} s (hung?); stderr: ${stderr}` : stderr }),
+    ),
+  );
 }
 
 /** Starts two CLI runs at once and waits for both. */

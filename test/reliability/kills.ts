@@ -23,6 +23,13 @@ export interface KillOptions {
   /** Kill moments are drawn uniformly in [minDelayMs, maxDelayMs] after the start of each run. */
   minDelayMs: number;
   maxDelayMs: number;
+  /**
+   * Campaigns only: instead of a moment, each run is killed as soon as the database holds k more
+   * trials than when it started, k drawn uniformly in [min, max] (k = 0: at a moment drawn as above,
+   * during start-up). A timed kill can land after a short campaign has finished and then proves
+   * nothing; this one lands while trials are pending, as long as k is below what is left.
+   */
+  afterTrials?: { min: number; max: number };
 }
 
 export interface KillRecord {
@@ -35,27 +42,36 @@ export interface KillRecord {
 }
 
 interface RunOutcome {
+  /** The process died of the SIGKILL sent here (not of its own accord before it). */
   killed: boolean;
   code: number | null;
   stderr: string;
+  /** Milliseconds after the start when SIGKILL was sent, or when the process ended. */
+  atMs: number;
 }
 
-/** Starts the CLI and SIGKILLs it after `delayMs` unless it ends first. */
-export function runAndKill(args: string[], delayMs: number): Promise<RunOutcome> {
+/** When to kill: after `delayMs`, or (polled every 20 ms) once `when()` is true. */
+export type KillTrigger = { delayMs: number } | { when: () => boolean };
+
+/** Starts the CLI and SIGKILLs it when `trigger` says, unless it ends first. */
+export function runAndKill(args: string[], trigger: KillTrigger): Promise<RunOutcome> {
   return new Promise((resolve) => {
+    const t0 = performance.now();
     const child = spawn(process.execPath, [CLI, ...args], {
       env: { ...process.env, PROACT_NO_PROGRESS: '1' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    let killed = false;
-    const timer = setTimeout(() => {
-      killed = child.kill('SIGKILL');
-    }, delayMs);
-    child.on('exit', (code) => {
+    let sentAt: number | undefined;
+    const kill = () => {
+      if (child.kill('SIGKILL')) sentAt = performance.now() - t0;
+    };
+    const timer = 'delayMs' in trigger ? setTimeout(kill, trigger.delayMs) : setInterval(() => trigger.when() && kill(), 20);
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve({ killed: killed && code === null, code, stderr });
+      const killed = signal === 'SIGKILL' && sentAt !== undefined;
+      resolve({ killed, code, stderr, atMs: Math.round(killed ? sentAt! : performance.now() - t0) });
     });
   });
 }
@@ -91,6 +107,29 @@ export function readDb(path: string): DbState | undefined {
 
 export const trialKeyOf = (t: TrialRow): string => `${t.ber}:${t.trial}`;
 
+/** Trials stored so far, read without disturbing the process writing them (0 before the table exists). */
+function countStored(path: string): number {
+  if (!existsSync(path)) return 0;
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      return Number(db.prepare('SELECT count(*) FROM trials').pluck().get());
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * SIGKILLs that hit a run while trials were still pending: the process died of the kill and the
+ * database then held fewer than `total` trials. The proof that a kill test killed something.
+ */
+export function killsWhilePending(records: readonly KillRecord[], total: number): number {
+  return records.filter((r) => !r.finishedFirst && r.progress < total).length;
+}
+
 export interface CampaignKillResult {
   records: KillRecord[];
   /** Problems found after kills (empty when every check passed). */
@@ -112,7 +151,10 @@ export async function killCampaign(args: string[], db: string, reference: TrialR
   let stored = new Set<string>();
   for (let k = 0; k < opts.kills; k++) {
     const delayMs = Math.round(opts.minDelayMs + rnd() * (opts.maxDelayMs - opts.minDelayMs));
-    const run = await runAndKill(['campaign', ...args, '--db', db, '--resume'], delayMs);
+    const after = opts.afterTrials && opts.afterTrials.min + Math.floor(rnd() * (opts.afterTrials.max - opts.afterTrials.min + 1));
+    const target = stored.size + (after ?? 0);
+    const trigger: KillTrigger = after ? { when: () => countStored(db) >= target } : { delayMs };
+    const run = await runAndKill(['campaign', ...args, '--db', db, '--resume'], trigger);
     if (!run.killed && run.code !== 0) problems.push(`run ${k + 1} failed (code ${run.code}): ${run.stderr.trim().split('\n').pop()}`);
     const state = readDb(db);
     const now = new Set(state?.trials.map(trialKeyOf) ?? []);
@@ -124,7 +166,7 @@ export async function killCampaign(args: string[], db: string, reference: TrialR
       if (want !== JSON.stringify(t)) problems.push(`after kill ${k + 1}: trial ${trialKeyOf(t)} is ${JSON.stringify(t)}, the uninterrupted run has ${want ?? 'no such trial'}`);
     }
     stored = now;
-    records.push({ delayMs, finishedFirst: !run.killed, progress: now.size });
+    records.push({ delayMs: run.atMs, finishedFirst: !run.killed, progress: now.size });
     if (!run.killed) break;
   }
   const finalRun = runCli(['campaign', ...args, '--db', db, '--resume']);
@@ -176,11 +218,11 @@ export async function killHarden(args: string[], out: string, opts: KillOptions)
   const problems: string[] = [];
   for (let k = 0; k < opts.kills; k++) {
     const delayMs = Math.round(opts.minDelayMs + rnd() * (opts.maxDelayMs - opts.minDelayMs));
-    const run = await runAndKill(['harden', ...args, '--out', out], delayMs);
+    const run = await runAndKill(['harden', ...args, '--out', out], { delayMs });
     if (!run.killed && run.code !== 0) problems.push(`run ${k + 1} failed (code ${run.code}): ${run.stderr.trim().split('\n').pop()}`);
     const layers = checkpointLayers(out);
     if (layers < 0) problems.push(`after kill ${k + 1}: the checkpoint is not valid JSON`);
-    records.push({ delayMs, finishedFirst: !run.killed, progress: layers });
+    records.push({ delayMs: run.atMs, finishedFirst: !run.killed, progress: layers });
     if (!run.killed) break;
   }
   const finalRun = runCli(['harden', ...args, '--out', out]);

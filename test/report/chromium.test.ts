@@ -3,7 +3,8 @@
  * and checks what a reader sees: every figure drawn with data marks, no console errors, no request other
  * than the page itself. Saves a screenshot to test-artifacts/report.png.
  *
- * Chromium: $PROACT_CHROMIUM or /usr/bin/chromium; without it the test skips (Debian package `chromium`).
+ * Chromium: $PROACT_CHROMIUM or /usr/bin/chromium; without it the test skips (Debian package `chromium`),
+ * or fails when PROACT_REQUIRE includes chromium (as in CI).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { writeReport } from '../../src/report/index.js';
 import { writeFixtureStore } from './fixture.js';
+import { skipMissing } from '../helpers/requirements.js';
 
 const CHROMIUM = process.env.PROACT_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = [
@@ -41,7 +43,7 @@ interface FigureMarks {
 
 test('the report opens from disk in headless Chromium: charts drawn, no errors, no network', async (t) => {
   if (!existsSync(CHROMIUM)) {
-    t.skip(`no Chromium at ${CHROMIUM}: install the Debian package chromium (apt-get install chromium) or set PROACT_CHROMIUM`);
+    skipMissing(t, 'chromium', `no Chromium at ${CHROMIUM}: install the Debian package chromium (apt-get install chromium) or set PROACT_CHROMIUM`);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'proact-report-browser-'));

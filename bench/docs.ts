@@ -1,0 +1,229 @@
+/**
+ * Writes the benchmark figures of README.md, docs/benchmarks.md and docs/autodiff.md from the results
+ * the benchmarks saved under docs/bench/ (`<name>.json`, written by bench/main.ts), between marker
+ * comments `<!-- bench:NAME -->` ... `<!-- /bench:NAME -->`, so that no figure there is typed by hand.
+ * A benchmark without a results file gets no row (never an old figure). `npm run bench` runs this after
+ * each benchmark; alone: `npm run bench:docs` (or `node dist/bench/docs.js [--check]`; --check changes
+ * nothing and exits 1 when a file is out of date).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ProactError, isProactError } from '../src/util/errors.js';
+import { writeFileAtomic } from '../src/util/files.js';
+import type { MachineInfo } from './common.js';
+
+export const BENCH_DIR = 'docs/bench';
+
+/** What every saved result has: bench/main.ts adds date, machine and note to the benchmark's own fields. */
+interface Saved {
+  bench: string;
+  date: string;
+  machine: MachineInfo;
+  runs: number;
+  /** BENCH_NOTE at the time of the run, e.g. that other work shared the machine. */
+  note?: string;
+  torchVersion?: string;
+}
+
+interface EvalResult extends Saved {
+  proactThreads: number;
+  proactImagesPerSecond: number;
+  torch: { threads: number; imagesPerSecond: number; ratio: number }[];
+}
+
+interface ThrgradResult extends Saved {
+  threads: number;
+  steps: number;
+  secondsPerStep: number;
+  setupSeconds: number;
+  forwardNodes: number;
+  gradientGraphNodes: number;
+  torch: { threads: number; secondsPerStep: number; ratio: number }[];
+}
+
+/** The campaign benchmark's row, when its results file has these fields (seconds per trial at one BER). */
+interface CampaignResult extends Saved {
+  ber: number;
+  images: number;
+  proactSecondsPerTrial: number;
+  torch: { threads: number; secondsPerTrial: number; ratio: number }[];
+}
+
+export interface BenchResults {
+  eval?: EvalResult;
+  thrgrad?: ThrgradResult;
+  campaign?: CampaignResult;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Checks that the named fields are numbers (or the torch list has the named numbers); names the file and field otherwise. */
+function checkFields(file: string, v: unknown, numbers: readonly string[], torchNumbers: readonly string[]): void {
+  const bad = (field: string) => new ProactError(`${file}: field ${field} is missing or not a number; rerun its benchmark (npm run bench -- <name>)`);
+  if (!isObject(v)) throw new ProactError(`${file}: not a JSON object; rerun its benchmark`);
+  for (const k of ['runs', ...numbers]) if (typeof v[k] !== 'number') throw bad(k);
+  if (typeof v.date !== 'string' || !isObject(v.machine) || typeof v.machine.cpu !== 'string') throw bad('date or machine');
+  if (!Array.isArray(v.torch) || v.torch.length === 0) throw bad('torch');
+  for (const t of v.torch) for (const k of ['threads', 'ratio', ...torchNumbers]) if (!isObject(t) || typeof t[k] !== 'number') throw bad(`torch[].${k}`);
+}
+
+function readResult<T>(dir: string, name: string, numbers: readonly string[], torchNumbers: readonly string[]): T | undefined {
+  const file = join(dir, `${name}.json`);
+  if (!existsSync(file)) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ProactError(`${file}: not valid JSON (${(e as Error).message}); rerun its benchmark`);
+  }
+  checkFields(file, v, numbers, torchNumbers);
+  return v as T;
+}
+
+/** The results files under `dir`; a missing one is absent from the result. */
+export function readBenchResults(dir: string): BenchResults {
+  return {
+    eval: readResult<EvalResult>(dir, 'eval', ['proactThreads', 'proactImagesPerSecond'], ['imagesPerSecond']),
+    thrgrad: readResult<ThrgradResult>(dir, 'thrgrad', ['threads', 'steps', 'secondsPerStep', 'setupSeconds', 'forwardNodes', 'gradientGraphNodes'], ['secondsPerStep']),
+    campaign: readResult<CampaignResult>(dir, 'campaign', ['ber', 'images', 'proactSecondsPerTrial'], ['secondsPerTrial']),
+  };
+}
+
+const num = (v: number, digits: number) => v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ratio = (v: number) => `${num(v, 2)}x`;
+
+function measured(r: Saved): string {
+  return `${r.date}, ${r.machine.cpu}, ${r.machine.cores} cores, load ${num(r.machine.loadAverage, 1)}, median of ${r.runs} runs`;
+}
+
+interface Row {
+  label: string;
+  proact: string;
+  torch: Map<number, { value: string; ratio: number }>;
+  result: Saved;
+}
+
+function rows(b: BenchResults): Row[] {
+  const out: Row[] = [];
+  if (b.eval) {
+    const r = b.eval;
+    out.push({
+      label: '`eval`: resnet20.onnx, 10,000 test images, batch 128',
+      proact: `${num(r.proactImagesPerSecond, 0)} images/s (${r.proactThreads} threads)`,
+      torch: new Map(r.torch.map((t) => [t.threads, { value: `${num(t.imagesPerSecond, 0)} images/s`, ratio: t.ratio }])),
+      result: r,
+    });
+  }
+  if (b.thrgrad) {
+    const r = b.thrgrad;
+    out.push({
+      label: '`thrgrad`: one threshold-training step, resnet20.onnx, batch 128, 19 scalar smooth-zero thresholds',
+      proact: `${num(r.secondsPerStep, 3)} s/step (${r.threads} threads)`,
+      torch: new Map(r.torch.map((t) => [t.threads, { value: `${num(t.secondsPerStep, 3)} s/step`, ratio: t.ratio }])),
+      result: r,
+    });
+  }
+  if (b.campaign) {
+    const r = b.campaign;
+    out.push({
+      label: `\`campaign\`: resnet20.onnx, BER ${r.ber.toExponential(0)}, ${num(r.images, 0)} images per trial`,
+      proact: `${num(r.proactSecondsPerTrial, 2)} s/trial`,
+      torch: new Map(r.torch.map((t) => [t.threads, { value: `${num(t.secondsPerTrial, 2)} s/trial`, ratio: t.ratio }])),
+      result: r,
+    });
+  }
+  return out;
+}
+
+/** The table of every benchmark with a results file, against torch_ref at 1 and 2 threads. */
+export function summaryTable(b: BenchResults): string {
+  const list = rows(b);
+  if (list.length === 0) return `No benchmark results in ${BENCH_DIR}/ yet: run \`npm run bench -- <name>\`.`;
+  const threads = [...new Set(list.flatMap((r) => [...r.torch.keys()]))].sort((x, y) => x - y);
+  const head = ['benchmark', 'proact', ...threads.flatMap((t) => [`PyTorch, OMP_NUM_THREADS=${t}`, 'ratio']), 'measured'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of list) {
+    const cells = threads.flatMap((t) => {
+      const v = r.torch.get(t);
+      return v ? [v.value, `**${ratio(v.ratio)}**`] : ['not measured', '-'];
+    });
+    lines.push(`| ${[r.label, r.proact, ...cells, measured(r.result)].join(' | ')} |`);
+  }
+  const notes = list.filter((r) => r.result.note).map((r) => `- \`${r.result.bench}\`: ${r.result.note}`);
+  const versions = [...new Set(list.map((r) => r.result.torchVersion).filter((v): v is string => !!v))];
+  const footer = [
+    `Ratio: proact's speed over the reference's (above 1: proact is faster). Load: the 1-minute load average when the run started; above the number of cores, other work shared the CPUs.${versions.length ? ` PyTorch ${versions.join(', ')}.` : ''}`,
+  ];
+  return [...lines, '', ...footer, ...(notes.length ? ['', ...notes] : [])].join('\n');
+}
+
+/** docs/autodiff.md's speed figures. */
+export function thrgradText(b: BenchResults): string {
+  const r = b.thrgrad;
+  if (!r) return `No \`thrgrad\` results in ${BENCH_DIR}/ yet: run \`npm run bench -- thrgrad\`.`;
+  const refs = r.torch.map((t) => `${num(t.secondsPerStep, 3)} s with OMP_NUM_THREADS=${t.threads} (proact ${ratio(t.ratio)} as fast)`).join(', ');
+  return [
+    `- \`npm run bench -- thrgrad --runs ${r.runs}\` (${measured(r)}${r.note ? `; ${r.note}` : ''}): proact ${num(r.secondsPerStep, 3)} s per step`,
+    `  with ${r.threads} intra-op threads (median of ${r.steps} timed steps); \`torch_ref.py thrgrad\`${r.torchVersion ? ` (PyTorch ${r.torchVersion})` : ''} ${refs}.`,
+    `- once per training run: ${num(r.setupSeconds, 1)} s to build the gradient graph and create the session; the forward graph has`,
+    `  ${r.forwardNodes} nodes, the gradient graph ${r.gradientGraphNodes}.`,
+  ].join('\n');
+}
+
+/** Replaces what lies between `<!-- bench:name -->` and `<!-- /bench:name -->` in `text`. */
+export function replaceBlock(text: string, file: string, name: string, content: string): string {
+  const open = `<!-- bench:${name} -->`;
+  const close = `<!-- /bench:${name} -->`;
+  const a = text.indexOf(open);
+  const z = text.indexOf(close);
+  if (a < 0 || z < a) throw new ProactError(`${file}: no ${open} ... ${close} block; put the two markers where the generated ${name} figures belong`);
+  const generated = `${open}\n<!-- generated by bench/docs.ts from ${BENCH_DIR}/*.json: edit those or rerun the benchmark, not this -->\n${content}\n${close}`;
+  return text.slice(0, a) + generated + text.slice(z + close.length);
+}
+
+/** Every generated block: file, block name, content. */
+export function generatedBlocks(b: BenchResults): [file: string, name: string, content: string][] {
+  const table = summaryTable(b);
+  return [
+    ['README.md', 'summary', table],
+    ['docs/benchmarks.md', 'summary', table],
+    ['docs/autodiff.md', 'thrgrad', thrgradText(b)],
+  ];
+}
+
+/** Rewrites the generated blocks under `root`; returns the files that changed (with `check`, changes nothing). */
+export function updateBenchDocs(root: string, check = false): string[] {
+  const results = readBenchResults(join(root, BENCH_DIR));
+  const texts = new Map<string, string>();
+  for (const [file, name, content] of generatedBlocks(results)) {
+    const path = join(root, file);
+    const before = texts.get(file) ?? readFileSync(path, 'utf8');
+    texts.set(file, replaceBlock(before, file, name, content));
+  }
+  const changed: string[] = [];
+  for (const [file, text] of texts) {
+    const path = join(root, file);
+    if (readFileSync(path, 'utf8') === text) continue;
+    changed.push(file);
+    if (!check) writeFileAtomic(path, [text], 'benchmark figures');
+  }
+  return changed;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+  const check = process.argv.includes('--check');
+  try {
+    const changed = updateBenchDocs(process.cwd(), check);
+    if (check && changed.length) {
+      process.stderr.write(`bench docs out of date: ${changed.join(', ')}; run npm run bench:docs\n`);
+      process.exitCode = 1;
+    } else {
+      process.stdout.write(changed.length ? `${check ? 'out of date' : 'updated'}: ${changed.join(', ')}\n` : 'benchmark figures up to date\n');
+    }
+  } catch (e) {
+    process.stderr.write(`bench docs: ${isProactError(e) ? e.message : e instanceof Error ? e.stack : String(e)}\n`);
+    process.exitCode = isProactError(e) ? 2 : 1;
+  }
+}
