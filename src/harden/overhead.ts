@@ -51,7 +51,7 @@ const scheme = (parameters: number): SchemeOverhead => ({ parameters, bytes: par
 
 /** Overhead of each scheme for activation layers of the given one-sample dims, in execution order. */
 export function thresholdOverhead(layerDims: readonly (readonly number[])[], nodes?: readonly string[]): Overhead {
-  if (layerDims.length === 0) throw new ProactError('overhead: the model has no Relu activation layers, so clipping adds no thresholds');
+  if (layerDims.length === 0) throw new ProactError('overhead: the model has no activation layers (Relu, ReLU6, LeakyReLU, PReLU, SiLU, HardSwish, GELU), so clipping adds no thresholds');
   const layers = layerDims.map((dims, index): OverheadLayer => {
     if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d < 1))
       throw new ProactError(`overhead: activation layer ${index} has unknown dims [${dims}]; the model needs fixed image dims (only the batch may be dynamic)`);
@@ -73,13 +73,13 @@ interface HardenedRecord {
   node: string;
 }
 
-/** Names of the nodes that end each clipped form (see activations.ts), given the replaced Relu's name. */
+/** Names of the nodes that end each clipped form (see activations.ts), given the replaced layer's name. */
 const FORM_ENDS = ['clip_zero', 'clip_sat', 'smooth_zero', 'smooth_zero_guarded'];
 
 /**
  * The activation layers of a graph, plain or hardened by proact: in a hardened graph each clipped
- * form counts once (its final node), at the position of the Relu it replaced, and the Relu nodes
- * inside the forms are not counted again.
+ * form counts once (its final node), at the position of the layer it replaced, and the nodes inside
+ * the forms (all named `<layer>/...`: a Relu, the Sigmoid and Mul of a SiLU's f(x)) are not counted again.
  */
 export function activationSites(g: Graph): { node: string; dims: number[] }[] {
   const meta = g.metadata['proact.activations'];
@@ -92,17 +92,14 @@ export function activationSites(g: Graph): { node: string; dims: number[] }[] {
     throw new ProactError(`overhead: the model's 'proact.activations' metadata is not valid JSON; re-export the hardened model with proact harden`);
   }
   const ends = new Map<string, string>();
-  const internal = new Set<string>();
-  for (const r of records) {
-    for (const e of FORM_ENDS) ends.set(`${r.node}/${e}`, r.node);
-    internal.add(`${r.node}/relu`);
-  }
+  const prefixes = records.map((r) => `${r.node}/`);
+  for (const r of records) for (const e of FORM_ENDS) ends.set(`${r.node}/${e}`, r.node);
   const types = inferShapes(g);
+  const plain = new Set(activationLayers(g, types).filter((l) => !prefixes.some((p) => l.node.startsWith(p))).map((l) => l.node));
   const out: { node: string; dims: number[] }[] = [];
   for (const n of g.nodes) {
     const replaced = ends.get(n.name);
-    const plainRelu = n.op === 'Relu' && !internal.has(n.name) && replaced === undefined;
-    if (replaced === undefined && !plainRelu) continue;
+    if (replaced === undefined && !plain.has(n.name)) continue;
     const t = types.get(n.outputs[0]!);
     out.push({ node: replaced ?? n.name, dims: t ? t.dims.slice(1) : [] });
   }

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, f32, numel } from '../../src/graph/index.js';
-import { replaceRelu, thresholdShape, type ActivationKind, type Granularity } from '../../src/harden/activations.js';
+import { replaceActivation, thresholdShape, type ActivationKind, type Granularity } from '../../src/harden/activations.js';
 import { checkGradients, rng, uniform } from './fdcheck.js';
 
 const SAMPLE = [3, 4, 4];
@@ -17,7 +17,7 @@ for (const kind of ['smooth-zero', 'clip-sat', 'clip-zero'] as const satisfies r
       g.inputs = [{ name: 'x', dtype: 'float32', dims: [2, ...SAMPLE] }];
       g.add('Relu', ['x'], {}, { name: 'act', outputs: ['y'] });
       g.outputs = [{ name: 'y', dtype: 'float32', dims: [2, ...SAMPLE] }];
-      replaceRelu(g, 'act', { kind, threshold: f32(tDims, tValues), thresholdName: 'T' }, SAMPLE);
+      replaceActivation(g, 'act', { kind, threshold: f32(tDims, tValues), thresholdName: 'T' }, SAMPLE);
       // x spans 0 and every T, keeping 0.05 from each kink (0, and T for the hard clips); about a
       // third of the values lie above T. The smooth form varies on a scale of 1/k = 0.05: its
       // truncation error (eps^2 k^3) needs eps = 5e-4; the hard forms are exact away from kinks.
