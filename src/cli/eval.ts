@@ -1,10 +1,10 @@
 /** `proact eval`: top-1 accuracy and throughput of an ONNX classifier on a dataset, with a model summary. */
 import type { Command } from 'commander';
 import { openDataset, type Split } from '../data/index.js';
-import { prepareGraph, readOnnxFile, summarizeGraph } from '../graph/index.js';
+import { activationLayers, prepareGraph, readOnnxFile, summarizeGraph, unclippableActivations } from '../graph/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
-import { parseIntOption, progressBar } from './common.js';
+import { activationCounts, parseIntOption, progressBar } from './common.js';
 
 export interface EvalCliOptions {
   model: string;
@@ -31,6 +31,8 @@ export function registerEval(program: Command): void {
       if (o.split !== 'train' && o.split !== 'test') throw new ProactError(`--split ${String(o.split)}: expected train or test`);
       const graph = prepareGraph(readOnnxFile(o.model));
       const summary = summarizeGraph(graph);
+      const layers = activationLayers(graph);
+      const unclippable = unclippableActivations(graph);
       const ds = openDataset(o.data, { split: o.split });
       const session = await Session.create(graph, { threads: o.threads });
       const total = Math.min(o.limit ?? ds.count, ds.count);
@@ -49,6 +51,8 @@ export function registerEval(program: Command): void {
         threads: o.threads,
         batch: o.batch,
         summary,
+        activations: layers.map((l) => ({ node: l.node, activation: l.fn, dims: l.dims })),
+        unclippable,
       };
       if (o.json) {
         process.stdout.write(JSON.stringify(result) + '\n');
@@ -60,7 +64,8 @@ export function registerEval(program: Command): void {
           `model      ${o.model}`,
           `ops        ${ops}`,
           `parameters ${summary.parameters.toLocaleString('en-US')}`,
-          `activation layers ${summary.activationLayers}`,
+          `activation layers ${summary.activationLayers} (${activationCounts(layers.map((l) => l.fn))})`,
+          ...(unclippable.length ? [`unclippable ${unclippable.map((u) => `${u.node} (${u.op})`).join(', ')}`] : []),
           `data       ${ds.name} (${r.count} images)`,
           `accuracy   ${(r.accuracy * 100).toFixed(2)}% (${r.correct}/${r.count})`,
           `speed      ${(r.count / r.seconds).toFixed(0)} images/s (${o.threads} threads, batch ${o.batch})`,

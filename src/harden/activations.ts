@@ -27,7 +27,7 @@
  * a = f(x), bounding only the positive side (GENERIC_FORMS below; docs/hardening.md says why per kind).
  */
 import { ProactError } from '../util/errors.js';
-import { activationLayers, broadcastDims, float, scalarF32, type ActivationFunction, type ActivationLayer, type Graph, type Node, type Tensor } from '../graph/index.js';
+import { activationLayers, broadcastDims, float, scalarF32, unclippableActivations, type ActivationFunction, type ActivationLayer, type Graph, type Node, type Tensor } from '../graph/index.js';
 
 export type ActivationKind = 'relu' | 'clip-zero' | 'clip-sat' | 'smooth-zero';
 export const ACTIVATION_KINDS: readonly ActivationKind[] = ['relu', 'clip-zero', 'clip-sat', 'smooth-zero'];
@@ -332,4 +332,21 @@ export function hardenGraph(g: Graph, plan: readonly HardenStep[]): HardenedActi
   const record = done.map((d, i) => ({ node: d.node, kind: d.kind, activation: layers.get(d.node)?.fn ?? 'relu', threshold: d.thresholdName ?? null, guard: plan[i]!.kind === 'smooth-zero' ? !!plan[i]!.guard : undefined, k: plan[i]!.kind === 'smooth-zero' ? (plan[i]!.k ?? DEFAULT_SMOOTH_K) : undefined }));
   g.metadata['proact.activations'] = JSON.stringify(record);
   return done;
+}
+
+/**
+ * The activations of `g` that proact recognises but cannot clip (Elu, Selu, Celu, Softplus,
+ * ThresholdedRelu on computed tensors). Without `skipUnsupported` the first is a one-line error that
+ * names it; with it they are returned, to be reported, and stay unclipped (they are not activation
+ * layers, so no method touches them).
+ */
+export function checkClippable(g: Graph, skipUnsupported: boolean): { node: string; op: string }[] {
+  const bad = unclippableActivations(g);
+  if (bad.length && !skipUnsupported) {
+    const more = bad.length > 1 ? ` (and ${bad.length - 1} more)` : '';
+    throw new ProactError(
+      `activation node '${bad[0]!.node}' is ${bad[0]!.op}, which proact cannot clip${more}; pass --skip-unsupported to leave it unclipped (clipped forms exist for ReLU, ReLU6, LeakyReLU, PReLU, SiLU, HardSwish, GELU)`,
+    );
+  }
+  return bad;
 }
