@@ -7,6 +7,7 @@
  */
 import type { Graph } from '../graph/index.js';
 import type { ImageShape } from '../data/index.js';
+import { ProactError } from '../util/errors.js';
 import { NetBuilder, type InitScheme } from './builder.js';
 
 export interface ZooOptions {
@@ -131,15 +132,25 @@ const MOBILENETV2_CIFAR_CONFIG: [number, number, number, number][] = [
  * pool, Linear 1280-classes. The two stride-2 steps of the ImageNet stem are stride 1 here, so the
  * last maps are 4x4. ReLU6 is Clip(0, 6), as torch exports it: 35 activation layers, as torchvision's.
  * Convs carry a bias and there is no BatchNorm (the layout of a BN-folded export), He-uniform init.
- * Parameter names follow torchvision (`features.<i>.conv.<j>`).
+ * Parameter names follow torchvision (`features.<i>.conv.<j>`). `width` scales every width as
+ * torchvision's width_mult (multiples of 8; the last conv keeps 1280 for width <= 1); 0.25 makes the
+ * small fixture the tests harden with every method.
  */
-export function mobilenetV2Cifar(o: ZooOptions = {}): Graph {
+export function mobilenetV2Cifar(o: ZooOptions & { width?: number } = {}): Graph {
   const seed = o.seed ?? 0;
+  const width = o.width ?? 1;
+  if (!(width > 0 && width <= 4)) throw new ProactError(`mobilenetv2-cifar: width multiplier ${width} must be in (0, 4]`);
+  // torchvision's _make_divisible: channels a multiple of 8, never 10% below the scaled width.
+  const scaled = (c: number) => {
+    const v = Math.max(8, Math.floor((c * width + 4) / 8) * 8);
+    return v < 0.9 * c * width ? v + 8 : v;
+  };
   const b = new NetBuilder('mobilenetv2-cifar', o.inputShape ?? CIFAR_SHAPE, seed, o.init ?? 'kaiming');
-  let x = b.relu6(b.conv('input', { name: 'features.0.0', out: 32, kernel: 3, pad: 1 }), 'features.0.2');
-  let channels = 32;
+  let channels = scaled(32);
+  let x = b.relu6(b.conv('input', { name: 'features.0.0', out: channels, kernel: 3, pad: 1 }), 'features.0.2');
   let index = 1;
-  for (const [t, c, n, s] of MOBILENETV2_CIFAR_CONFIG) {
+  for (const [t, c0, n, s] of MOBILENETV2_CIFAR_CONFIG) {
+    const c = scaled(c0);
     for (let k = 0; k < n; k++) {
       const name = `features.${index++}.conv`;
       const stride = k === 0 ? s : 1;
@@ -153,7 +164,7 @@ export function mobilenetV2Cifar(o: ZooOptions = {}): Graph {
       channels = c;
     }
   }
-  x = b.relu6(b.conv(x, { name: `features.${index}.0`, out: 1280, kernel: 1 }), `features.${index}.2`);
+  x = b.relu6(b.conv(x, { name: `features.${index}.0`, out: width > 1 ? scaled(1280) : 1280, kernel: 1 }), `features.${index}.2`);
   x = b.flatten(b.globalAveragePool(x, 'avgpool'), 'flatten');
   return b.finish(b.linear(x, 'classifier.1', o.numClasses ?? 10, 'logits'), 'mobilenetv2-cifar', seed);
 }
