@@ -146,18 +146,19 @@ class Matcher {
   }
 
   /** Factors of a product rooted at `value` (Div by a constant is a factor 1/c), with the nodes it spans. */
-  private flatten(value: string, op: 'Mul' | 'Add', root: boolean, reader: Node | undefined): { terms: string[]; recip: number[]; nodes: Node[] } {
+  private flatten(value: string, op: 'Mul' | 'Add', root: boolean, reader: Node | undefined, depth = 0): { terms: string[]; recip: number[]; nodes: Node[] } {
     const p = this.producers.get(value);
-    const owned = root || (reader !== undefined && this.ownedBy(value, reader));
+    // The patterns have at most 4 terms; a deeper chain cannot match, and is not walked (no deep recursion).
+    const owned = (root || (reader !== undefined && this.ownedBy(value, reader))) && depth < 6;
     if (p && owned && p.op === op && p.inputs.length === 2) {
-      const a = this.flatten(p.inputs[0]!, op, false, p);
-      const b = this.flatten(p.inputs[1]!, op, false, p);
+      const a = this.flatten(p.inputs[0]!, op, false, p, depth + 1);
+      const b = this.flatten(p.inputs[1]!, op, false, p, depth + 1);
       return { terms: [...a.terms, ...b.terms], recip: [...a.recip, ...b.recip], nodes: [p, ...a.nodes, ...b.nodes] };
     }
     if (p && owned && op === 'Mul' && p.op === 'Div') {
       const d = this.consts(p.inputs[1]!);
       if (d !== undefined && d !== 0) {
-        const a = this.flatten(p.inputs[0]!, op, false, p);
+        const a = this.flatten(p.inputs[0]!, op, false, p, depth + 1);
         return { terms: a.terms, recip: [...a.recip, 1 / d], nodes: [p, ...a.nodes] };
       }
     }
