@@ -303,10 +303,12 @@ export function matchActivations(g: Graph): ActivationMatch[] {
   return out;
 }
 
-/** Activations proact cannot clip (UNCLIPPABLE_ACTIVATION_OPS) on computed tensors: node and op. */
+/** Activations proact cannot clip (UNCLIPPABLE_ACTIVATION_OPS, PRelu with computed slopes) on computed tensors: node and op. */
 export function unclippableActivations(g: Graph): { node: string; op: string }[] {
   const computed = dataDependentValues(g);
-  return g.nodes.filter((n) => UNCLIPPABLE_ACTIVATION_OPS.includes(n.op) && computed.has(n.inputs[0] ?? '')).map((n) => ({ node: n.name, op: n.op }));
+  // A PRelu whose slopes are computed (not stored) has no fixed function to rebuild in a clipped form.
+  const unclippable = (n: Node) => UNCLIPPABLE_ACTIVATION_OPS.includes(n.op) || (n.op === 'PRelu' && !g.initializers.has(n.inputs[1] ?? ''));
+  return g.nodes.filter((n) => unclippable(n) && computed.has(n.inputs[0] ?? '')).map((n) => ({ node: n.name, op: n.op }));
 }
 
 /** How a function is named to users ("ReLU6 (Clip 0..6)"). */

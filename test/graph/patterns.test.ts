@@ -60,3 +60,13 @@ test('pattern: the Clip inside a decomposed HardSwish is not a second layer; Elu
   graph.outputs = [{ name: e!, dtype: 'float32', dims: [-1, 4, 4, 4] }];
   assert.deepEqual(unclippableActivations(graph), [{ node: 'elu', op: 'Elu' }]);
 });
+
+test('pattern: a PRelu whose slopes are computed is not a layer but is named as unclippable', () => {
+  const g = new Graph();
+  g.inputs = [{ name: 'x', dtype: 'float32', dims: [-1, 4] }];
+  const [slope] = g.add('Sigmoid', ['x'], {}, { name: 'slope' });
+  g.add('PRelu', ['x', slope!], {}, { name: 'prelu', outputs: ['y'] });
+  g.outputs = [{ name: 'y', dtype: 'float32', dims: [-1, 4] }];
+  assert.deepEqual(activationLayers(g), []);
+  assert.deepEqual(unclippableActivations(g), [{ node: 'prelu', op: 'PRelu' }]);
+});
