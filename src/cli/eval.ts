@@ -4,7 +4,7 @@ import { openDataset, type Split } from '../data/index.js';
 import { activationLayers, prepareGraph, readOnnxFile, summarizeGraph, unclippableActivations } from '../graph/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
-import { activationCounts, parseIntOption, progressBar } from './common.js';
+import { activationCounts, parseIntOption, progressBar, table } from './common.js';
 
 export interface EvalCliOptions {
   model: string;
@@ -13,6 +13,7 @@ export interface EvalCliOptions {
   limit?: number;
   batch: number;
   threads: number;
+  layers?: boolean;
   json?: boolean;
 }
 
@@ -26,6 +27,7 @@ export function registerEval(program: Command): void {
     .option('--limit <n>', 'evaluate only the first n records', parseIntOption('--limit', 1))
     .option('--batch <n>', 'batch size', parseIntOption('--batch', 1), 128)
     .option('--threads <n>', 'onnxruntime intra-op threads', parseIntOption('--threads', 1), 2)
+    .option('--layers', 'also list the activation layers: node, function (relu, relu6, silu, ...), dims')
     .option('--json', 'print the result as JSON')
     .action(async (o: EvalCliOptions) => {
       if (o.split !== 'train' && o.split !== 'test') throw new ProactError(`--split ${String(o.split)}: expected train or test`);
@@ -71,5 +73,6 @@ export function registerEval(program: Command): void {
           `speed      ${(r.count / r.seconds).toFixed(0)} images/s (${o.threads} threads, batch ${o.batch})`,
         ].join('\n') + '\n',
       );
+      if (o.layers) process.stdout.write('\n' + table(['layer', 'node', 'activation', 'dims'], layers.map((l) => [l.index, l.node, l.fn, l.dims.join('x')])) + '\n');
     });
 }

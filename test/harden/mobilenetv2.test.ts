@@ -44,6 +44,11 @@ test('mobilenetv2: eval and overhead list every ReLU6 (Clip) layer by node', () 
   const ev = JSON.parse(e.stdout) as { summary: { activationLayers: number; activationKinds: Record<string, number> }; activations: { node: string; activation: string }[] };
   assert.equal(ev.summary.activationLayers, 35);
   assert.deepEqual(ev.summary.activationKinds, { relu6: 35 });
+  assert.deepEqual(ev.activations.map((a) => [a.node, a.activation]), clipNodes.map((n) => [n, 'relu6']));
+  const et = runCli(['eval', '--model', model, '--data', data, '--layers']);
+  assert.equal(et.code, 0, et.stderr);
+  assert.match(et.stdout, /activation layers 35 \(ReLU6 x35\)/);
+  for (const n of clipNodes) assert.match(et.stdout, new RegExp(`\\b${n.replace(/\./g, '\\.')} +relu6 +\\d`));
 });
 
 const METHODS: [string, string[]][] = [
