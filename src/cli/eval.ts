@@ -1,7 +1,8 @@
 /** `proact eval`: top-1 accuracy and throughput of an ONNX classifier on a dataset, with a model summary. */
 import type { Command } from 'commander';
 import { openDataset, type Split } from '../data/index.js';
-import { activationLayers, prepareGraph, readOnnxFile, summarizeGraph, unclippableActivations } from '../graph/index.js';
+import { prepareGraph, readOnnxFile, summarizeGraph, unclippableActivations } from '../graph/index.js';
+import { activationSites } from '../harden/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
 import { activationCounts, parseIntOption, progressBar, table } from './common.js';
@@ -33,7 +34,8 @@ export function registerEval(program: Command): void {
       if (o.split !== 'train' && o.split !== 'test') throw new ProactError(`--split ${String(o.split)}: expected train or test`);
       const graph = prepareGraph(readOnnxFile(o.model));
       const summary = summarizeGraph(graph);
-      const layers = activationLayers(graph);
+      // A hardened model counts each clipped form once (not the Relu or SiLU nodes inside it).
+      const layers = activationSites(graph).map((l, index) => ({ index, node: l.node, fn: l.activation, dims: l.dims }));
       const unclippable = unclippableActivations(graph);
       const ds = openDataset(o.data, { split: o.split });
       const session = await Session.create(graph, { threads: o.threads });
@@ -66,7 +68,7 @@ export function registerEval(program: Command): void {
           `model      ${o.model}`,
           `ops        ${ops}`,
           `parameters ${summary.parameters.toLocaleString('en-US')}`,
-          `activation layers ${summary.activationLayers} (${activationCounts(layers.map((l) => l.fn))})`,
+          `activation layers ${layers.length} (${activationCounts(layers.map((l) => l.fn))})`,
           ...(unclippable.length ? [`unclippable ${unclippable.map((u) => `${u.node} (${u.op})`).join(', ')}`] : []),
           `data       ${ds.name} (${r.count} images)`,
           `accuracy   ${(r.accuracy * 100).toFixed(2)}% (${r.correct}/${r.count})`,

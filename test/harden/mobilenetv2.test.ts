@@ -73,6 +73,8 @@ for (const [method, extra] of METHODS) {
     const ov = JSON.parse(runCli(['overhead', '--model', out, '--json']).stdout) as { layers: unknown[]; stored: { parameters: number } };
     assert.equal(ov.layers.length, 35);
     assert.equal(ov.stored.parameters, res.thresholdValues);
+    const ev = JSON.parse(runCli(['eval', '--model', out, '--data', data, '--limit', '8', '--json']).stdout) as { activations: { node: string; activation: string }[] };
+    assert.deepEqual(ev.activations.map((a) => [a.node, a.activation]), clipNodes.map((n) => [n, 'relu6']), 'eval counts each clipped form once');
 
     const rand = mulberry32(5);
     const x = Float32Array.from({ length: 4 * 3 * 32 * 32 }, () => rand());
