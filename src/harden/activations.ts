@@ -208,7 +208,8 @@ function emitFunction(g: Graph, layer: ActivationLayerInfo, x: string, name: str
  * The clipped forms of a non-ReLU activation a = f(x), bounding its positive side (docs/hardening.md):
  * - clip-zero:   Where(a <= T, a, 0)
  * - clip-sat:    Where(a > T, T, Where(a <= T, a, 0))
- * - smooth-zero: Where(a > 0, a * Sigmoid(k (T - a)), a); guarded: Where(a <= T + m, ..., 0)
+ * - smooth-zero: a * Sigmoid(k (T - a)) for a > 0, a otherwise, written Min(a, 0) + Relu(a) * Sigmoid(k (T - a));
+ *                guarded: Where(a <= T + m, ..., 0)
  * The bound is on the output a, so a threshold profiled from the outputs (as for ReLU) clips nothing on
  * the profiled images; a <= 0 (the negative side) passes unchanged in every form. NaN (every comparison
  * false) becomes 0, +Inf becomes 0 (T for clip-sat); -Inf becomes ~0 (SiLU, GELU, HardSwish, see
@@ -231,18 +232,21 @@ const GENERIC_FORMS: Record<Exclude<ActivationKind, 'relu'>, FormBuilder> = {
     const k = opts.k ?? DEFAULT_SMOOTH_K;
     const kName = scalarConstant(g, `proact.k${k}`, k);
     const zero = scalarConstant(g, 'proact.zero', 0);
+    // min(a, 0) + relu(a) * gate rather than Where(a > 0, ...): the same function, but every value that
+    // depends on x alone is float, so threshold training can cache it (its cut carries float32 only).
+    const [negative] = g.add('Min', [a, zero], {}, { name: `${name}/negative_side` });
+    const [positive] = g.add('Relu', [a], {}, { name: `${name}/relu` });
     const [gap] = g.add('Sub', [t, a], {}, { name: `${name}/T_minus_a` });
     const [scaled] = g.add('Mul', [gap!, kName], {}, { name: `${name}/times_k` });
     const [gate] = g.add('Sigmoid', [scaled!], {}, { name: `${name}/sigmoid` });
-    const [gated] = g.add('Mul', [a, gate!], {}, { name: `${name}/a_gate` });
-    const [positive] = g.add('Greater', [a, zero], {}, { name: `${name}/gt_0` });
+    const [gated] = g.add('Mul', [positive!, gate!], {}, { name: `${name}/a_gate` });
     if (!opts.guard) {
-      g.add('Where', [positive!, gated!, a], {}, { name: `${name}/smooth_zero`, outputs: [y] });
+      g.add('Add', [negative!, gated!], {}, { name: `${name}/smooth_zero`, outputs: [y] });
       return;
     }
     const margin = opts.margin ?? smoothGuardMargin(k);
     const marginName = scalarConstant(g, `proact.margin${margin}`, margin);
-    const [smooth] = g.add('Where', [positive!, gated!, a], {}, { name: `${name}/positive_side` });
+    const [smooth] = g.add('Add', [negative!, gated!], {}, { name: `${name}/both_sides` });
     const [limit] = g.add('Add', [t, marginName], {}, { name: `${name}/T_plus_margin` });
     const [inRange] = g.add('LessOrEqual', [a, limit!], {}, { name: `${name}/le_limit` });
     g.add('Where', [inRange!, smooth!, zero], {}, { name: `${name}/smooth_zero_guarded`, outputs: [y] });
