@@ -3,13 +3,14 @@
  * method (and the granularity ablation of ProAct), runs one campaign per model over the default BER grid
  * (float32, bernoulli counts, faults in weights, biases and thresholds), and prints a JSON summary.
  * Budgets come from the environment so the doc can state them: RESULTS_MODEL (resnet20, or any name
- * of ../shared/models), RESULTS_TRIALS (10), RESULTS_EVAL (1000 test images per trial),
- * RESULTS_METHODS (all), RESULTS_DIR (results-run). A hardened model already on disk is reused, so an
+ * of ../shared/models, or the path of an .onnx such as a zoo model trained by `proact train`),
+ * RESULTS_TRIALS (10), RESULTS_EVAL (1000 test images per trial), RESULTS_METHODS (all), RESULTS_DIR
+ * (results-run), RESULTS_FORMAT (float32; e.g. q15.16, whose campaigns go to results-q15.16.sqlite). A hardened model already on disk is reused, so an
  * interrupted run picks up where it stopped (campaigns resume from the database).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { openStore, summarizeCampaign } from '../src/campaign/index.js';
 import { writeFileAtomic } from '../src/util/files.js';
 import { CLI, requireShared } from './common.js';
@@ -38,16 +39,20 @@ function run(args: string[]): { stdout: string; seconds: number } {
 }
 
 export async function benchResults(): Promise<Record<string, unknown>> {
-  const modelName = process.env.RESULTS_MODEL ?? 'resnet20';
+  const modelArg = process.env.RESULTS_MODEL ?? 'resnet20';
+  const local = modelArg.endsWith('.onnx');
+  const modelName = local ? basename(modelArg, '.onnx') : modelArg;
+  if (local && !existsSync(modelArg)) throw new Error(`RESULTS_MODEL ${modelArg}: no such file (train it first, e.g. proact train --arch mobilenetv2-cifar ...)`);
   // Relative paths, as a user types them: the database records the model path the campaign ran on.
-  const model = relative(process.cwd(), requireShared(`models/${modelName}.onnx`));
+  const model = relative(process.cwd(), local ? modelArg : requireShared(`models/${modelName}.onnx`));
+  const format = process.env.RESULTS_FORMAT ?? 'float32';
   const data = relative(process.cwd(), requireShared('data/cifar10-jpeg75'));
   const dir = process.env.RESULTS_DIR ?? 'results-run';
   mkdirSync(dir, { recursive: true });
   const trials = process.env.RESULTS_TRIALS ?? '10';
   const evalLimit = process.env.RESULTS_EVAL ?? '1000';
   const only = process.env.RESULTS_METHODS?.split(',');
-  const db = join(dir, 'results.sqlite');
+  const db = join(dir, format === 'float32' ? 'results.sqlite' : `results-${format}.sqlite`);
   const hardening: Record<string, unknown> = {};
   const models: [string, string][] = [['unprotected', model]];
   for (const v of VARIANTS.filter((x) => !only || only.includes(x.name))) {
@@ -62,7 +67,7 @@ export async function benchResults(): Promise<Record<string, unknown>> {
     models.push([v.name, out]);
   }
   for (const [name, m] of models) {
-    run(['campaign', '--model', m, '--data', data, '--trials', trials, '--eval-limit', evalLimit, '--workers', '2', '--seed', '0', '--db', db, '--resume', '--json']);
+    run(['campaign', '--model', m, '--data', data, '--format', format, '--trials', trials, '--eval-limit', evalLimit, '--workers', '2', '--seed', '0', '--db', db, '--resume', '--json']);
     process.stderr.write(`campaign ${name} done\n`);
   }
   const store = openStore(db, { readonly: true });
@@ -81,5 +86,5 @@ export async function benchResults(): Promise<Record<string, unknown>> {
   } finally {
     store.close();
   }
-  return { bench: 'results', model: modelName, trials: Number(trials), evalImages: Number(evalLimit), hardening, campaigns: rows };
+  return { bench: 'results', model: modelName, format, trials: Number(trials), evalImages: Number(evalLimit), hardening, campaigns: rows };
 }

@@ -123,6 +123,43 @@ export const RULES: Record<string, Rule> = {
 
   Relu: (c, dy) => [c.e.where(c.e.op('Greater', [c.node.inputs[0]!, c.e.scalar(0)]), dy, c.e.scalar(0))],
 
+  // Activations beyond ReLU (src/graph/patterns.ts). At x = 0 the kinks take the x > 0 side's
+  // derivative only for x > 0 (as Relu): PyTorch's choice for LeakyReLU/PReLU too.
+  LeakyRelu: (c, dy) => {
+    const x = c.node.inputs[0]!;
+    return [c.e.where(c.e.op('Greater', [x, c.e.scalar(0)]), dy, c.e.op('Mul', [dy, c.e.scalar(attrFloat(c.node, 'alpha', 0.01))]))];
+  },
+  // y = x (x > 0) or slope * x; the slope broadcasts against x (one per channel, [C,1,1]).
+  PRelu: (c, dy) => {
+    const [x, slope] = c.node.inputs as [string, string];
+    const positive = () => c.e.op('Greater', [x, c.e.scalar(0)]);
+    return [
+      want(c, 0, () => c.e.unbroadcast(c.e.where(positive(), dy, c.e.op('Mul', [dy, slope])), c.dims(c.node.outputs[0]!), x)),
+      binary(c, 1, () => c.e.where(positive(), c.e.scalar(0), c.e.op('Mul', [dy, x]))),
+    ];
+  },
+  // d erf(x)/dx = 2/sqrt(pi) exp(-x^2)
+  Erf: (c, dy) => {
+    const x = c.node.inputs[0]!;
+    const g = c.e.op('Exp', [c.e.op('Neg', [c.e.op('Mul', [x, x])])]);
+    return [c.e.op('Mul', [dy, c.e.op('Mul', [g, c.e.scalar(2 / Math.sqrt(Math.PI))])])];
+  },
+  // y = max(0, min(1, alpha x + beta)): slope alpha strictly inside (0, 1), 0 on the flat parts.
+  HardSigmoid: (c, dy) => {
+    const n = c.node;
+    const alpha = attrFloat(n, 'alpha', 0.2);
+    const u = c.e.op('Add', [c.e.op('Mul', [n.inputs[0]!, c.e.scalar(alpha)]), c.e.scalar(attrFloat(n, 'beta', 0.5))]);
+    const inside = c.e.op('And', [c.e.op('Greater', [u, c.e.scalar(0)]), c.e.op('Less', [u, c.e.scalar(1)])]);
+    return [c.e.where(inside, c.e.op('Mul', [dy, c.e.scalar(alpha)]), c.e.scalar(0))];
+  },
+  // y = x * max(0, min(1, x/6 + 1/2)): 0 below -3, x/3 + 1/2 inside, 1 above 3.
+  HardSwish: (c, dy) => {
+    const x = c.node.inputs[0]!;
+    const inner = c.e.op('Add', [c.e.op('Mul', [x, c.e.scalar(1 / 3)]), c.e.scalar(0.5)]);
+    const slope = c.e.where(c.e.op('Less', [x, c.e.scalar(-3)]), c.e.scalar(0), c.e.where(c.e.op('Greater', [x, c.e.scalar(3)]), c.e.scalar(1), inner));
+    return [c.e.op('Mul', [dy, slope])];
+  },
+
   // Ties go to the first input (PyTorch splits them; at a tie the function is not differentiable).
   Max: (c, dy) => minMax(c, dy, 'GreaterOrEqual'),
   Min: (c, dy) => minMax(c, dy, 'LessOrEqual'),
@@ -204,9 +241,10 @@ export const RULES: Record<string, Rule> = {
   Conv: (c, dy) => {
     const n = c.node;
     const [x, w, bias] = n.inputs as [string, string, string | undefined];
-    if (attrInt(n, 'group', 1) !== 1) unsupported(n, 'grouped convolution');
+    const group = attrInt(n, 'group', 1);
     const kernel = c.dims(w).slice(2);
     const { rank, strides, pads, unused } = windowGeometry(n, kernel, c.dims(x), c.dims(n.outputs[0]!));
+    if (group !== 1) return depthwiseConv(c, dy, group, kernel, rank, strides, pads, unused);
     const swap = ints([1, 0, ...range(2, rank + 2)]);
     // With stride 1, dx is a plain conv of dy with the flipped, transposed kernel and pads k-1-p: it
     // runs on onnxruntime's pre-packed conv kernels, several times faster than ConvTranspose.
@@ -357,6 +395,35 @@ export const RULES: Record<string, Rule> = {
     });
   },
 };
+
+/**
+ * Backward of a depthwise convolution (group = input channels = output channels, MobileNet's 3x3
+ * layers); other grouped convolutions are refused. dx is the grouped transposed conv with the same
+ * kernel; dw[c] = sum_n x[n,c] (*) dy[n,c] is one grouped conv: the batch moves into the channels
+ * (x as [1, C*N, H, W]) and dy becomes a kernel of C groups of N channels ([C, N, H', W']), dilated by
+ * the stride like the dense case.
+ */
+function depthwiseConv(c: RuleContext, dy: string, group: number, kernel: number[], rank: number, strides: number[], pads: number[], unused: number[]): Grad[] {
+  const n = c.node;
+  const [x, w, bias] = n.inputs as [string, string, string | undefined];
+  const xd = c.dims(x);
+  const wd = c.dims(w);
+  if (rank !== 2 || xd[1] !== group || wd[0] !== group || wd[1] !== 1) unsupported(n, `grouped convolution other than 2-D depthwise (group ${group}, weight [${wd}], input channels ${xd[1]})`);
+  const swap = ints([1, 0, 2, 3]);
+  return [
+    want(c, 0, () =>
+      c.e.op('ConvTranspose', [dy, w], { kernel_shape: ints(kernel), strides: ints(strides), pads: ints(pads), output_padding: ints(unused), group: int(group) }),
+    ),
+    want(c, 1, () => {
+      const xs = c.e.op('Reshape', [c.e.op('Transpose', [x], { perm: swap }), c.e.int64s([1, -1, xd[2]!, xd[3]!])]);
+      const dyT = c.e.op('Transpose', [dy], { perm: swap });
+      let full = c.e.op('Conv', [xs, dyT], { pads: ints(pads), dilations: ints(strides), strides: ints([1, 1]), group: int(group) });
+      if (unused.some((u) => u > 0)) full = c.e.op('Slice', [full, c.e.int64s([0, 0]), c.e.int64s(kernel), c.e.int64s([2, 3])]);
+      return c.e.op('Reshape', [full, c.e.int64s([group, 1, kernel[0]!, kernel[1]!])]);
+    }),
+    bias ? want(c, 2, () => c.e.reduceSum(dy, [0, 2, 3], false)) : undefined,
+  ];
+}
 
 /** W [M, C, k...] -> W' [C, M, k...] with every spatial axis reversed: a constant when W is one. */
 function flippedKernel(c: RuleContext, w: string, rank: number): string {

@@ -4,6 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import { ProactError } from '../util/errors.js';
+import { describeActivation, type ActivationFunction } from '../graph/index.js';
 
 /** Parses an integer option value (commander passes strings). */
 export function parseIntOption(flag: string, min = 0): (v: string) => number {
@@ -71,4 +72,11 @@ export function table(header: string[], rows: (string | number)[][]): string {
   const widths = header.map((_, k) => Math.max(...cells.map((r) => (r[k] ?? '').length)));
   const line = (r: string[]) => r.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  ');
   return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+/** "ReLU6 x35, ReLU x1": activation layers counted by function, in order of first appearance. */
+export function activationCounts(fns: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const f of fns) counts.set(f, (counts.get(f) ?? 0) + 1);
+  return [...counts].map(([f, n]) => `${describeActivation(f as ActivationFunction)} x${n}`).join(', ') || 'none';
 }

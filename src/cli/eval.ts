@@ -1,10 +1,11 @@
 /** `proact eval`: top-1 accuracy and throughput of an ONNX classifier on a dataset, with a model summary. */
 import type { Command } from 'commander';
 import { openDataset, type Split } from '../data/index.js';
-import { prepareGraph, readOnnxFile, summarizeGraph } from '../graph/index.js';
+import { prepareGraph, readOnnxFile, summarizeGraph, unclippableActivations } from '../graph/index.js';
+import { activationSites } from '../harden/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
-import { parseIntOption, progressBar } from './common.js';
+import { activationCounts, parseIntOption, progressBar, table } from './common.js';
 
 export interface EvalCliOptions {
   model: string;
@@ -13,6 +14,7 @@ export interface EvalCliOptions {
   limit?: number;
   batch: number;
   threads: number;
+  layers?: boolean;
   json?: boolean;
 }
 
@@ -26,11 +28,15 @@ export function registerEval(program: Command): void {
     .option('--limit <n>', 'evaluate only the first n records', parseIntOption('--limit', 1))
     .option('--batch <n>', 'batch size', parseIntOption('--batch', 1), 128)
     .option('--threads <n>', 'onnxruntime intra-op threads', parseIntOption('--threads', 1), 2)
+    .option('--layers', 'also list the activation layers: node, function (relu, relu6, silu, ...), dims')
     .option('--json', 'print the result as JSON')
     .action(async (o: EvalCliOptions) => {
       if (o.split !== 'train' && o.split !== 'test') throw new ProactError(`--split ${String(o.split)}: expected train or test`);
       const graph = prepareGraph(readOnnxFile(o.model));
       const summary = summarizeGraph(graph);
+      // A hardened model counts each clipped form once (not the Relu or SiLU nodes inside it).
+      const layers = activationSites(graph).map((l, index) => ({ index, node: l.node, fn: l.activation, dims: l.dims }));
+      const unclippable = unclippableActivations(graph);
       const ds = openDataset(o.data, { split: o.split });
       const session = await Session.create(graph, { threads: o.threads });
       const total = Math.min(o.limit ?? ds.count, ds.count);
@@ -49,6 +55,8 @@ export function registerEval(program: Command): void {
         threads: o.threads,
         batch: o.batch,
         summary,
+        activations: layers.map((l) => ({ node: l.node, activation: l.fn, dims: l.dims })),
+        unclippable,
       };
       if (o.json) {
         process.stdout.write(JSON.stringify(result) + '\n');
@@ -60,11 +68,13 @@ export function registerEval(program: Command): void {
           `model      ${o.model}`,
           `ops        ${ops}`,
           `parameters ${summary.parameters.toLocaleString('en-US')}`,
-          `activation layers ${summary.activationLayers}`,
+          `activation layers ${layers.length} (${activationCounts(layers.map((l) => l.fn))})`,
+          ...(unclippable.length ? [`unclippable ${unclippable.map((u) => `${u.node} (${u.op})`).join(', ')}`] : []),
           `data       ${ds.name} (${r.count} images)`,
           `accuracy   ${(r.accuracy * 100).toFixed(2)}% (${r.correct}/${r.count})`,
           `speed      ${(r.count / r.seconds).toFixed(0)} images/s (${o.threads} threads, batch ${o.batch})`,
         ].join('\n') + '\n',
       );
+      if (o.layers) process.stdout.write('\n' + table(['layer', 'node', 'activation', 'dims'], layers.map((l) => [l.index, l.node, l.fn, l.dims.join('x')])) + '\n');
     });
 }

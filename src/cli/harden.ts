@@ -20,6 +20,7 @@ import {
   PROACT_DEFAULTS,
   GRANULARITIES,
   applyThresholds,
+  checkClippable,
   countThresholdValues,
   graphAccuracy,
   graphOverhead,
@@ -42,12 +43,13 @@ import {
   type ProfileKey,
   type ThresholdProgress,
 } from '../harden/index.js';
-import { log, parseFloatOption, parseIntOption, parseNumberList, progressBar, table, type Progress } from './common.js';
+import { activationCounts, log, parseFloatOption, parseIntOption, parseNumberList, progressBar, table, type Progress } from './common.js';
 
 export const HARDEN_METHODS = ['ranger', 'ranger-zero', 'ftclipact', 'fitact', 'proact'] as const;
 export type HardenMethod = (typeof HARDEN_METHODS)[number];
 
 interface HardenCli {
+  skipUnsupported?: boolean;
   method?: string;
   model?: string;
   data?: string;
@@ -202,7 +204,7 @@ export function registerHarden(program: Command): void {
   const dflt = FTCLIPACT_DEFAULTS;
   program
     .command('harden')
-    .description('replace ReLUs by clipped activations (ranger, ranger-zero, ftclipact, fitact, proact) and write the hardened ONNX, its thresholds and the decision log')
+    .description('replace activation layers (ReLU, ReLU6, LeakyReLU, PReLU, SiLU, HardSwish, GELU) by clipped activations (ranger, ranger-zero, ftclipact, fitact, proact) and write the hardened ONNX, its thresholds and the decision log')
     .option('--method <m>', `hardening method: ${HARDEN_METHODS.join(', ')}`)
     .option('--model <file>', 'ONNX model (unclipped, input NCHW float32 in [0,1])')
     .option('--data <dir>', "training data (CIFAR dir, MNIST IDX, .npy) or 'mnist'; its test split, if any, is evaluated at the end")
@@ -240,6 +242,7 @@ export function registerHarden(program: Command): void {
     .option('--vector-lr <x>', `proact: lr of neuron-/channel-wise thresholds (default ${PROACT_DEFAULTS.vectorPhase.lr}; ref 1e-3)`, parseFloatOption('--vector-lr'))
     .option('--reference-growing-set', 'proact: accepted layers stay trainable, as in the reference')
     .option('--fresh', 'fitact/proact: ignore an existing training checkpoint and start again')
+    .option('--skip-unsupported', 'leave activations proact cannot clip (Elu, Selu, Softplus, ...) unclipped instead of stopping')
     .option('--json', 'print the result as JSON')
     .action(async (o: HardenCli) => {
       const method = checkMethod(o);
@@ -259,6 +262,7 @@ export function registerHarden(program: Command): void {
         throw new ProactError(`${o.model}: cannot read the model file; give the path to an .onnx file`);
       }
       const graph = prepareGraph(readOnnx(modelBytes, { source: o.model }));
+      for (const u of checkClippable(graph, o.skipUnsupported ?? false)) log(`left unclipped (--skip-unsupported): node '${u.node}' (${u.op})`);
       // Saved thresholds are checked against the model before any data is read.
       const saved = o.thresholds ? readThresholdsFile(o.thresholds) : undefined;
       const smooth = saved ? { ...(saved.k !== undefined ? { k: saved.k } : {}), ...(saved.guard !== undefined ? { guard: saved.guard } : {}) } : {};
@@ -539,11 +543,12 @@ export function registerOverhead(program: Command): void {
       ]);
       if (overhead.stored) rows.push(['this model', overhead.stored.parameters.toLocaleString('en-US'), overhead.stored.bytes.toLocaleString('en-US'), (overhead.stored.parameters / h).toFixed(2)]);
       const lines = [
-        `model ${o.model}: ${overhead.layers.length} activation layers`,
+        `model ${o.model}: ${overhead.layers.length} activation layers (${activationCounts(overhead.layers.map((l) => l.activation ?? 'relu'))})`,
         table(['thresholds', 'parameters', 'bytes (float32)', 'x HyReLU'], rows),
         `neuron-wise / HyReLU = ${overhead.ratios.neuronToHyrelu.toFixed(1)}x`,
       ];
-      if (o.layers) lines.push('', table(['layer', 'node', 'dims', 'elements', 'channels'], overhead.layers.map((l) => [l.index, l.node, l.dims.join('x'), l.elements, l.channels])));
+      if (o.layers)
+        lines.push('', table(['layer', 'node', 'activation', 'dims', 'elements', 'channels'], overhead.layers.map((l) => [l.index, l.node, l.activation ?? 'relu', l.dims.join('x'), l.elements, l.channels])));
       process.stdout.write(lines.join('\n') + '\n');
     });
 }

@@ -4,4 +4,5 @@ export * from './ir.js';
 export * from './onnx.js';
 export * from './shapes.js';
 export * from './passes.js';
+export * from './patterns.js';
 export { evalConstNode, FOLDABLE_OPS } from './consteval.js';

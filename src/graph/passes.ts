@@ -6,6 +6,7 @@ import { attrFloat, isThresholdName, type Graph, type Node } from './ir.js';
 import { FOLDABLE_OPS, evalConstNode } from './consteval.js';
 import { inferNode, inferShapes, type ValueType } from './shapes.js';
 import { f32, numel, toNumbers, type Tensor } from './tensor.js';
+import { matchActivations, type ActivationFunction } from './patterns.js';
 
 /**
  * Folds every node whose inputs are constants (including Shape of a known shape). Returns nodes removed.
@@ -126,23 +127,37 @@ export function foldBatchNorm(g: Graph): number {
 export interface ActivationLayer {
   /** Position among activation layers, in execution order. */
   index: number;
-  /** The Relu node's name. */
+  /** The name of the layer's last node (the Relu, the Clip of a ReLU6, the final Mul of a SiLU or GELU). */
   node: string;
+  /** The function it computes (patterns.ts). */
+  fn: ActivationFunction;
+  /** Names of every node of the pattern (the last one is `node`). */
+  nodes: string[];
   input: string;
   output: string;
   /** Dims of one sample's activation map (batch dim removed): [C,H,W] after a conv, [N] after a linear layer. */
   dims: number[];
+  /** leaky-relu: negative slope; prelu: the slope initializer; relu6/clipped-relu: the original upper bound. */
+  alpha?: number;
+  slope?: string;
+  cap?: number;
 }
 
-/** The Relu nodes of a graph in execution order, with the shape of one sample's activation map. */
+/**
+ * The activation layers of a graph in execution order, each with its function and the shape of one
+ * sample's activation map: Relu, Clip(0, c) on a computed tensor, LeakyRelu, PRelu, SiLU, HardSwish and
+ * GELU in the forms exporters write (matchActivations in patterns.ts).
+ */
 export function activationLayers(g: Graph, types: Map<string, ValueType> = inferShapes(g)): ActivationLayer[] {
-  const out: ActivationLayer[] = [];
-  for (const n of g.nodes) {
-    if (n.op !== 'Relu') continue;
-    const t = types.get(n.outputs[0]!);
-    out.push({ index: out.length, node: n.name, input: n.inputs[0]!, output: n.outputs[0]!, dims: t ? t.dims.slice(1) : [] });
-  }
-  return out;
+  return matchActivations(g).map((m, index) => {
+    const output = m.root.outputs[0]!;
+    const t = types.get(output);
+    const layer: ActivationLayer = { index, node: m.root.name, fn: m.fn, nodes: m.nodes.map((n) => n.name), input: m.input, output, dims: t ? t.dims.slice(1) : [] };
+    if (m.alpha !== undefined) layer.alpha = m.alpha;
+    if (m.slope !== undefined) layer.slope = m.slope;
+    if (m.cap !== undefined) layer.cap = m.cap;
+    return layer;
+  });
 }
 
 /** Standard preparation of an imported model: fold constants, fold BatchNorm, drop dead nodes, check ops. */
@@ -159,6 +174,8 @@ export interface GraphSummary {
   ops: Record<string, number>;
   parameters: number;
   activationLayers: number;
+  /** Activation layers per function, e.g. { relu6: 35 }. */
+  activationKinds: Partial<Record<ActivationFunction, number>>;
   inputs: { name: string; dims: number[] }[];
   outputs: { name: string; dims: number[] }[];
 }
@@ -169,11 +186,15 @@ export function summarizeGraph(g: Graph): GraphSummary {
   let parameters = 0;
   for (const t of g.initializers.values()) if (t.dtype === 'float32' && t.dims.length >= 1) parameters += numel(t.dims);
   const types = inferShapes(g);
+  const layers = activationLayers(g, types);
+  const activationKinds: Partial<Record<ActivationFunction, number>> = {};
+  for (const l of layers) activationKinds[l.fn] = (activationKinds[l.fn] ?? 0) + 1;
   return {
     nodes: g.nodes.length,
     ops,
     parameters,
-    activationLayers: g.nodes.filter((n) => n.op === 'Relu').length,
+    activationLayers: layers.length,
+    activationKinds,
     inputs: g.dataInputs().map((v) => ({ name: v.name, dims: v.dims })),
     outputs: g.outputs.map((v) => ({ name: v.name, dims: types.get(v.name)?.dims ?? v.dims })),
   };

@@ -19,10 +19,13 @@ export const SUPPORTED_OPS = new Set([
   'ReduceSum', 'ReduceMean', 'ReduceMax', 'Identity', 'Unsqueeze', 'Squeeze', 'Neg', 'Exp', 'Log', 'Abs', 'Sqrt', 'Pow',
   'Tanh', 'Not', 'And', 'Or', 'IsInf', 'IsNaN', 'ScatterElements', 'GatherElements', 'Expand', 'Range', 'ArgMax',
   'Dropout', 'Sign', 'Floor', 'Ceil', 'Reciprocal', 'OneHot', 'GreaterOrEqual', 'LessOrEqual', 'Tile', 'Sum', 'Mean',
+  // Activations beyond ReLU (patterns.ts): clippable ones and the unbounded ones hardening names as unclippable.
+  'LeakyRelu', 'PRelu', 'Erf', 'HardSigmoid', 'HardSwish', 'Elu', 'Selu', 'Celu', 'Softplus', 'ThresholdedRelu',
 ]);
 
-const ELEMENTWISE_UNARY = new Set(['Relu', 'Sigmoid', 'Neg', 'Exp', 'Log', 'Abs', 'Sqrt', 'Tanh', 'Identity', 'Dropout', 'Sign', 'Floor', 'Ceil', 'Reciprocal', 'Softmax', 'LogSoftmax', 'Clip', 'Not']);
-const BROADCAST_BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Pow', 'Sum', 'Mean']);
+const ELEMENTWISE_UNARY = new Set(['Relu', 'Sigmoid', 'Neg', 'Exp', 'Log', 'Abs', 'Sqrt', 'Tanh', 'Identity', 'Dropout', 'Sign', 'Floor', 'Ceil', 'Reciprocal', 'Softmax', 'LogSoftmax', 'Clip', 'Not',
+  'LeakyRelu', 'Erf', 'HardSigmoid', 'HardSwish', 'Elu', 'Selu', 'Celu', 'Softplus', 'ThresholdedRelu']);
+const BROADCAST_BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Pow', 'Sum', 'Mean', 'PRelu']);
 const COMPARISON = new Set(['Greater', 'Less', 'Equal', 'GreaterOrEqual', 'LessOrEqual', 'And', 'Or']);
 
 export function broadcastDims(a: readonly number[], b: readonly number[]): number[] {

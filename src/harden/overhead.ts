@@ -26,6 +26,8 @@ export interface OverheadLayer {
   dims: number[];
   elements: number;
   channels: number;
+  /** The function the layer computes ('relu', 'relu6', 'silu', ...; src/graph/patterns.ts), when known. */
+  activation?: string;
 }
 
 export interface SchemeOverhead {
@@ -50,12 +52,13 @@ export interface Overhead {
 const scheme = (parameters: number): SchemeOverhead => ({ parameters, bytes: parameters * THRESHOLD_BYTES });
 
 /** Overhead of each scheme for activation layers of the given one-sample dims, in execution order. */
-export function thresholdOverhead(layerDims: readonly (readonly number[])[], nodes?: readonly string[]): Overhead {
-  if (layerDims.length === 0) throw new ProactError('overhead: the model has no Relu activation layers, so clipping adds no thresholds');
+export function thresholdOverhead(layerDims: readonly (readonly number[])[], nodes?: readonly string[], activations?: readonly (string | undefined)[]): Overhead {
+  if (layerDims.length === 0) throw new ProactError('overhead: the model has no activation layers (Relu, ReLU6, LeakyReLU, PReLU, SiLU, HardSwish, GELU), so clipping adds no thresholds');
   const layers = layerDims.map((dims, index): OverheadLayer => {
     if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d < 1))
       throw new ProactError(`overhead: activation layer ${index} has unknown dims [${dims}]; the model needs fixed image dims (only the batch may be dynamic)`);
-    return { index, node: nodes?.[index] ?? `layer ${index}`, dims: [...dims], elements: numel(dims), channels: dims[0]! };
+    const activation = activations?.[index];
+    return { index, node: nodes?.[index] ?? `layer ${index}`, dims: [...dims], elements: numel(dims), channels: dims[0]!, ...(activation ? { activation } : {}) };
   });
   const neuron = layers.reduce((s, l) => s + l.elements, 0);
   const channel = layers.reduce((s, l) => s + l.channels, 0);
@@ -71,19 +74,21 @@ export function thresholdOverhead(layerDims: readonly (readonly number[])[], nod
 /** One record of the `proact.activations` metadata that `hardenGraph` writes. */
 interface HardenedRecord {
   node: string;
+  /** The function of the replaced layer (absent in files written before ReLU6, SiLU, ... were layers). */
+  activation?: string;
 }
 
-/** Names of the nodes that end each clipped form (see activations.ts), given the replaced Relu's name. */
+/** Names of the nodes that end each clipped form (see activations.ts), given the replaced layer's name. */
 const FORM_ENDS = ['clip_zero', 'clip_sat', 'smooth_zero', 'smooth_zero_guarded'];
 
 /**
  * The activation layers of a graph, plain or hardened by proact: in a hardened graph each clipped
- * form counts once (its final node), at the position of the Relu it replaced, and the Relu nodes
- * inside the forms are not counted again.
+ * form counts once (its final node), at the position of the layer it replaced, and the nodes inside
+ * the forms (all named `<layer>/...`: a Relu, the Sigmoid and Mul of a SiLU's f(x)) are not counted again.
  */
-export function activationSites(g: Graph): { node: string; dims: number[] }[] {
+export function activationSites(g: Graph): { node: string; dims: number[]; activation: string }[] {
   const meta = g.metadata['proact.activations'];
-  if (!meta) return activationLayers(g).map((l) => ({ node: l.node, dims: l.dims }));
+  if (!meta) return activationLayers(g).map((l) => ({ node: l.node, dims: l.dims, activation: l.fn }));
   let records: HardenedRecord[];
   try {
     records = JSON.parse(meta) as HardenedRecord[];
@@ -91,20 +96,18 @@ export function activationSites(g: Graph): { node: string; dims: number[] }[] {
   } catch {
     throw new ProactError(`overhead: the model's 'proact.activations' metadata is not valid JSON; re-export the hardened model with proact harden`);
   }
-  const ends = new Map<string, string>();
-  const internal = new Set<string>();
-  for (const r of records) {
-    for (const e of FORM_ENDS) ends.set(`${r.node}/${e}`, r.node);
-    internal.add(`${r.node}/relu`);
-  }
+  const ends = new Map<string, HardenedRecord>();
+  const prefixes = records.map((r) => `${r.node}/`);
+  for (const r of records) for (const e of FORM_ENDS) ends.set(`${r.node}/${e}`, r);
   const types = inferShapes(g);
-  const out: { node: string; dims: number[] }[] = [];
+  const plain = new Map(activationLayers(g, types).filter((l) => !prefixes.some((p) => l.node.startsWith(p))).map((l) => [l.node, l.fn]));
+  const out: { node: string; dims: number[]; activation: string }[] = [];
   for (const n of g.nodes) {
     const replaced = ends.get(n.name);
-    const plainRelu = n.op === 'Relu' && !internal.has(n.name) && replaced === undefined;
-    if (replaced === undefined && !plainRelu) continue;
+    const fn = plain.get(n.name);
+    if (replaced === undefined && fn === undefined) continue;
     const t = types.get(n.outputs[0]!);
-    out.push({ node: replaced ?? n.name, dims: t ? t.dims.slice(1) : [] });
+    out.push({ node: replaced?.node ?? n.name, dims: t ? t.dims.slice(1) : [], activation: replaced ? (replaced.activation ?? 'relu') : fn! });
   }
   return out;
 }
@@ -115,6 +118,7 @@ export function graphOverhead(g: Graph): Overhead {
   const o = thresholdOverhead(
     sites.map((s) => s.dims),
     sites.map((s) => s.node),
+    sites.map((s) => s.activation),
   );
   let stored = 0;
   for (const [name, t] of g.initializers) if (isThresholdName(name)) stored += numel(t.dims);

@@ -3,7 +3,7 @@
  * subset of the training data, recording per activation layer the exact maximum of every element of
  * one sample's activation map (neuron-wise), of every channel, and of the whole layer.
  *
- * How: a copy of the graph lists every Relu output as an extra graph output, onnxruntime runs it batch
+ * How: a copy of the graph lists every activation layer's output as an extra graph output, onnxruntime runs it batch
  * by batch, and the maxima are reduced here in TypeScript. (The reference toolbox reduces over the
  * wrong axis after its first batch; ours is the exact per-element maximum over all profiled images.)
  *
@@ -99,7 +99,7 @@ class LayerMaxima {
  */
 export async function profileActivations(graph: Graph, data: Dataset, opts: ProfileOptions = {}): Promise<Profile> {
   const layers = activationLayers(graph);
-  if (layers.length === 0) throw new ProactError('profiling: the model has no Relu activation layers to profile; hardening replaces Relu nodes');
+  if (layers.length === 0) throw new ProactError('profiling: the model has no activation layers to profile; hardening replaces Relu, ReLU6 (Clip 0..6), LeakyReLU, PReLU, SiLU, HardSwish and GELU layers');
   for (const l of layers)
     if (l.dims.length === 0 || l.dims.some((d) => !(d >= 1)))
       throw new ProactError(`profiling: the shape of activation layer '${l.node}' is unknown ([${l.dims}]); the model needs fixed image dims (only the batch may be dynamic)`);

@@ -45,7 +45,7 @@ export interface ApplyOptions {
 }
 
 /**
- * A hardened copy of `graph` (a prepared, unclipped model): each listed layer's Relu replaced by its
+ * A hardened copy of `graph` (a prepared, unclipped model): each listed activation layer replaced by its
  * clipped form with the threshold as initializer `proact.threshold.<layer>`. `graph` is not changed.
  * The method name goes into the model's metadata (`proact.method`).
  */
@@ -128,7 +128,7 @@ export function thresholdsFromJSON(text: string, where = 'thresholds'): Threshol
     const index = layer as number;
     if (seen.has(index)) throw new ProactError(`${at}.layer ${index} appears twice; give each layer once`);
     seen.add(index);
-    if (typeof node !== 'string' || node === '') throw new ProactError(`${at}.node must be the Relu node's name`);
+    if (typeof node !== 'string' || node === '') throw new ProactError(`${at}.node must be the activation layer's node name`);
     if (typeof kind !== 'string' || kind === 'relu' || !ACTIVATION_KINDS.includes(kind as ActivationKind))
       throw new ProactError(`${at}.kind ${JSON.stringify(kind)} is not a clipped activation; use clip-zero, clip-sat or smooth-zero`);
     if (typeof granularity !== 'string' || !GRANULARITIES.includes(granularity as Granularity))

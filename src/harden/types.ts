@@ -9,7 +9,7 @@ import type { ActivationKind, Granularity } from './activations.js';
 
 /** Per activation layer: the exact per-element maximum over the profiling set and the layer maximum. */
 export interface LayerProfile {
-  /** Relu node name in the unclipped graph. */
+  /** Activation layer (its last node's name) in the unclipped graph. */
   node: string;
   /** One sample's activation dims ([C,H,W] or [N]). */
   dims: number[];

@@ -25,6 +25,8 @@ export interface ConvSpec {
   stride?: number;
   pad?: number;
   bias?: boolean;
+  /** Grouped convolution: `groups` = input channels = `out` is a depthwise conv (MobileNet). Default 1. */
+  groups?: number;
 }
 
 export type InitScheme = 'torch' | 'kaiming';
@@ -87,13 +89,15 @@ export class NetBuilder {
     const [cin, h, w] = this.dims(x) as [number, number, number];
     const stride = s.stride ?? 1;
     const pad = s.pad ?? 0;
-    const init = this.weightsAndBias([s.out, cin, s.kernel, s.kernel], s.out, cin * s.kernel * s.kernel);
+    const groups = s.groups ?? 1;
+    if (cin % groups !== 0 || s.out % groups !== 0) throw new Error(`NetBuilder: conv '${s.name}' with ${groups} groups needs channels divisible by it (${cin} in, ${s.out} out)`);
+    const init = this.weightsAndBias([s.out, cin / groups, s.kernel, s.kernel], s.out, (cin / groups) * s.kernel * s.kernel);
     const inputs = [x, this.parameter(`${s.name}.weight`, init.weight)];
     if (s.bias ?? true) inputs.push(this.parameter(`${s.name}.bias`, init.bias()));
     const oh = Math.floor((h + 2 * pad - s.kernel) / stride) + 1;
     const ow = Math.floor((w + 2 * pad - s.kernel) / stride) + 1;
     if (oh < 1 || ow < 1) throw new ProactError(`${this.graph.name}: layer ${s.name} gets a ${h}x${w} input, too small for its ${s.kernel}x${s.kernel} kernel: use larger images`);
-    const attrs = { kernel_shape: ints([s.kernel, s.kernel]), strides: ints([stride, stride]), pads: ints([pad, pad, pad, pad]), dilations: ints([1, 1]), group: int(1) };
+    const attrs = { kernel_shape: ints([s.kernel, s.kernel]), strides: ints([stride, stride]), pads: ints([pad, pad, pad, pad]), dilations: ints([1, 1]), group: int(groups) };
     return this.node('Conv', inputs, attrs, s.name, [s.out, oh, ow]);
   }
 
@@ -108,6 +112,19 @@ export class NetBuilder {
 
   relu(x: string, name: string): string {
     return this.node('Relu', [x], {}, name, [...this.dims(x)]);
+  }
+
+  /**
+   * ReLU6 as PyTorch exports nn.ReLU6: Clip(x, 0, 6) with the bounds as (shared) scalar initializers,
+   * which src/graph/patterns.ts recognises as an activation layer.
+   */
+  relu6(x: string, name: string): string {
+    const g = this.graph;
+    if (!g.initializers.has('relu6.min')) {
+      g.initializers.set('relu6.min', f32([], Float32Array.of(0)));
+      g.initializers.set('relu6.max', f32([], Float32Array.of(6)));
+    }
+    return this.node('Clip', [x, 'relu6.min', 'relu6.max'], {}, name, [...this.dims(x)]);
   }
 
   maxPool(x: string, name: string, kernel = 2): string {

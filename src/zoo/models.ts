@@ -7,6 +7,7 @@
  */
 import type { Graph } from '../graph/index.js';
 import type { ImageShape } from '../data/index.js';
+import { ProactError } from '../util/errors.js';
 import { NetBuilder, type InitScheme } from './builder.js';
 
 export interface ZooOptions {
@@ -111,4 +112,59 @@ export function resnet20(o: ZooOptions = {}): Graph {
   }
   x = b.flatten(b.globalAveragePool(x, 'avgpool'), 'flatten');
   return b.finish(b.linear(x, 'linear', o.numClasses ?? 10, 'logits'), 'resnet20', seed);
+}
+
+/** MobileNetV2 inverted-residual stages: expansion t, output channels c, blocks n, first stride s. */
+const MOBILENETV2_CIFAR_CONFIG: [number, number, number, number][] = [
+  [1, 16, 1, 1],
+  [6, 24, 2, 1], // stride 2 in the ImageNet layout; 1 for 32x32 inputs (as the common CIFAR ports)
+  [6, 32, 3, 2],
+  [6, 64, 4, 2],
+  [6, 96, 3, 1],
+  [6, 160, 3, 2],
+  [6, 320, 1, 1],
+];
+
+/**
+ * MobileNetV2 for CIFAR (Sandler et al. 2018, 32x32 layout): conv 3x3 32 (stride 1), 17 inverted
+ * residual blocks (1x1 expansion - ReLU6 - 3x3 depthwise - ReLU6 - 1x1 linear projection, with an
+ * identity shortcut when stride 1 and the width is unchanged), conv 1x1 1280 - ReLU6, global average
+ * pool, Linear 1280-classes. The two stride-2 steps of the ImageNet stem are stride 1 here, so the
+ * last maps are 4x4. ReLU6 is Clip(0, 6), as torch exports it: 35 activation layers, as torchvision's.
+ * Convs carry a bias and there is no BatchNorm (the layout of a BN-folded export), He-uniform init.
+ * Parameter names follow torchvision (`features.<i>.conv.<j>`). `width` scales every width as
+ * torchvision's width_mult (multiples of 8; the last conv keeps 1280 for width <= 1); 0.25 makes the
+ * small fixture the tests harden with every method.
+ */
+export function mobilenetV2Cifar(o: ZooOptions & { width?: number } = {}): Graph {
+  const seed = o.seed ?? 0;
+  const width = o.width ?? 1;
+  if (!(width > 0 && width <= 4)) throw new ProactError(`mobilenetv2-cifar: width multiplier ${width} must be in (0, 4]`);
+  // torchvision's _make_divisible: channels a multiple of 8, never 10% below the scaled width.
+  const scaled = (c: number) => {
+    const v = Math.max(8, Math.floor((c * width + 4) / 8) * 8);
+    return v < 0.9 * c * width ? v + 8 : v;
+  };
+  const b = new NetBuilder('mobilenetv2-cifar', o.inputShape ?? CIFAR_SHAPE, seed, o.init ?? 'kaiming');
+  let channels = scaled(32);
+  let x = b.relu6(b.conv('input', { name: 'features.0.0', out: channels, kernel: 3, pad: 1 }), 'features.0.2');
+  let index = 1;
+  for (const [t, c0, n, s] of MOBILENETV2_CIFAR_CONFIG) {
+    const c = scaled(c0);
+    for (let k = 0; k < n; k++) {
+      const name = `features.${index++}.conv`;
+      const stride = k === 0 ? s : 1;
+      const hidden = channels * t;
+      let y = x;
+      let j = 0;
+      if (t !== 1) y = b.relu6(b.conv(y, { name: `${name}.${j}.0`, out: hidden, kernel: 1 }), `${name}.${j++}.2`);
+      y = b.relu6(b.conv(y, { name: `${name}.${j}.0`, out: hidden, kernel: 3, stride, pad: 1, groups: hidden }), `${name}.${j++}.2`);
+      y = b.conv(y, { name: `${name}.${j}`, out: c, kernel: 1 });
+      x = stride === 1 && channels === c ? b.add(y, x, `${name}.add`) : y;
+      channels = c;
+    }
+  }
+  x = b.relu6(b.conv(x, { name: `features.${index}.0`, out: width > 1 ? scaled(1280) : 1280, kernel: 1 }), `features.${index}.2`);
+  x = b.flatten(b.globalAveragePool(x, 'avgpool'), 'flatten');
+  return b.finish(b.linear(x, 'classifier.1', o.numClasses ?? 10, 'logits'), 'mobilenetv2-cifar', seed);
 }

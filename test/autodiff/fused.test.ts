@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, f32, numel, ints } from '../../src/graph/index.js';
-import { replaceRelu, thresholdShape } from '../../src/harden/activations.js';
+import { replaceActivation, thresholdShape } from '../../src/harden/activations.js';
 import { buildGradientGraph, gradName } from '../../src/autodiff/index.js';
 import { Session } from '../../src/runtime/index.js';
 import { rng, uniform } from './fdcheck.js';
@@ -18,7 +18,7 @@ function net(granularity: 'layer' | 'channel' | 'neuron', guard: boolean): Graph
   const [c] = g.add('Conv', ['x', 'w'], { pads: ints([1, 1, 1, 1]) });
   g.add('Relu', [c!], {}, { name: 'act', outputs: ['a'] });
   const tDims = thresholdShape(SAMPLE, granularity);
-  replaceRelu(g, 'act', { kind: 'smooth-zero', threshold: f32(tDims, uniform(rand, numel(tDims), 0.2, 0.8)), thresholdName: 'T', guard });
+  replaceActivation(g, 'act', { kind: 'smooth-zero', threshold: f32(tDims, uniform(rand, numel(tDims), 0.2, 0.8)), thresholdName: 'T', guard });
   g.initializers.set('r', f32([2, ...SAMPLE], uniform(rand, 2 * numel(SAMPLE), -1, 1)));
   const [p] = g.add('Mul', ['a', 'r']);
   g.add('ReduceSum', [p!], { keepdims: { type: 'int', value: 0 } }, { outputs: ['loss'] });
@@ -57,7 +57,7 @@ test('only the T gradient: the fused rule emits 4 full-size ops (no Sigmoid deri
   const g = new Graph();
   g.inputs = [{ name: 'x', dtype: 'float32', dims: [-1, 3, 4, 4] }];
   g.add('Relu', ['x'], {}, { name: 'act', outputs: ['a'] });
-  replaceRelu(g, 'act', { kind: 'smooth-zero', threshold: f32([], [0.5]), thresholdName: 'T' });
+  replaceActivation(g, 'act', { kind: 'smooth-zero', threshold: f32([], [0.5]), thresholdName: 'T' });
   g.add('ReduceSum', ['a'], { keepdims: { type: 'int', value: 0 } }, { outputs: ['loss'] });
   const forward = g.nodes.length;
   const gg = buildGradientGraph(g, { loss: 'loss', wrt: ['T'] });

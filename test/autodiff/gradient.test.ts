@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, f32, int, ints, i64, numel, writeOnnx } from '../../src/graph/index.js';
-import { replaceRelu } from '../../src/harden/activations.js';
+import { replaceActivation } from '../../src/harden/activations.js';
 import { addSoftmaxCrossEntropy, buildGradientGraph, gradName } from '../../src/autodiff/index.js';
 import { Session } from '../../src/runtime/index.js';
 import { checkGradients, rng, uniform } from './fdcheck.js';
@@ -38,8 +38,8 @@ function smallResNet(): { g: Graph; loss: string } {
   g.outputs = [{ name: 'logits', dtype: 'float32', dims: [-1, 3] }];
   // k = 5 keeps k (T - x) above -15, where onnxruntime's Sigmoid is no longer accurate (its error is
   // ~6e-8 absolute, not relative), so the check's central differences stay clean.
-  replaceRelu(g, 'act1', { kind: 'smooth-zero', k: 5, threshold: f32([4, 1, 1], [0.3, 0.5, 0.7, 0.9]), thresholdName: 'T1' });
-  replaceRelu(g, 'act2', { kind: 'smooth-zero', k: 5, threshold: f32([], [0.6]), thresholdName: 'T2' });
+  replaceActivation(g, 'act1', { kind: 'smooth-zero', k: 5, threshold: f32([4, 1, 1], [0.3, 0.5, 0.7, 0.9]), thresholdName: 'T1' });
+  replaceActivation(g, 'act2', { kind: 'smooth-zero', k: 5, threshold: f32([], [0.6]), thresholdName: 'T2' });
   const loss = addSoftmaxCrossEntropy(g, 'logits', 'labels');
   g.outputs = [{ name: loss, dtype: 'float32', dims: [] }];
   return { g, loss };

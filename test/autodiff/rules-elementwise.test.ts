@@ -97,3 +97,13 @@ test('Where: the condition comes from a comparison and gets no gradient', async 
   // grad a is R where cond, 0 elsewhere; grad b sums R over rows where !cond: check the zero pattern.
   r.grads['a']!.forEach((v, i) => assert.equal(v === 0, !cond[i], `grad a[${i}]`));
 });
+
+// Activations beyond ReLU (src/graph/patterns.ts): the ops their clipped forms and exports use.
+opCase('alpha 0.1, away from the kink', 'LeakyRelu', { x: t([2, 3, 4], { lo: -2, hi: 2, avoid: [0], gap: 0.05 }) }, ['x'], { alpha: float(0.1) }, 1e-3);
+opCase('per-channel slope [3,1,1], away from the kink', 'PRelu', {
+  x: t([2, 3, 4, 4], { lo: -2, hi: 2, avoid: [0], gap: 0.05 }),
+  slope: t([3, 1, 1], { lo: 0.05, hi: 0.4, init: true }),
+}, ['x', 'slope'], {}, 1e-3);
+opCase('', 'Erf', { x: t([3, 4], { lo: -2, hi: 2 }) }, ['x']);
+opCase('alpha 1/6 beta 0.5, away from both kinks', 'HardSigmoid', { x: t([3, 8], { lo: -5, hi: 5, avoid: [-3, 3], gap: 0.05 }) }, ['x'], { alpha: float(1 / 6), beta: float(0.5) }, 1e-3);
+opCase('opset 14, away from the kinks', 'HardSwish', { x: t([3, 8], { lo: -5, hi: 5, avoid: [-3, 3], gap: 0.05 }) }, ['x'], {}, 1e-3, 14);

@@ -39,6 +39,9 @@ conv([2, 3, 8, 8], [4, 3, 3, 3], { strides: ints([2, 2]), pads: ints([1, 1, 1, 1
 conv([2, 3, 7, 7], [4, 3, 3, 3], { strides: ints([2, 2]) }, '3x3 stride 2 no pad on 7x7 (divides)');
 conv([2, 2, 6, 5], [3, 2, 2, 3], { strides: ints([2, 1]), pads: ints([0, 1, 1, 0]) }, '2x3 kernel, strides [2,1], asymmetric pads');
 conv([2, 4, 6, 6], [2, 4, 1, 1], { strides: ints([2, 2]) }, '1x1 stride 2, no bias', false);
+// Depthwise (group = channels, MobileNet's 3x3 layers): grouped transposed conv for x, a grouped conv over the batch for w.
+conv([2, 4, 6, 6], [4, 1, 3, 3], { pads: ints([1, 1, 1, 1]), group: int(4) }, 'depthwise 3x3 stride 1 pad 1');
+conv([3, 4, 8, 8], [4, 1, 3, 3], { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]), group: int(4) }, 'depthwise 3x3 stride 2 pad 1 on 8x8 (output_padding)');
 // A constant kernel (not a wrt tensor) is flipped once in TypeScript for the stride-1 input gradient.
 opCase('constant 3x3 kernel, stride 1, asymmetric pads [0,2,1,1]: input gradient only', 'Conv', { x: t([2, 3, 5, 5]), w: t([4, 3, 3, 3], true) }, ['x'], { pads: ints([0, 2, 1, 1]) });
 opCase('constant 2x2 kernel, stride 1, pads 2 > k-1 (ConvTranspose fallback)', 'Conv', { x: t([1, 2, 4, 4]), w: t([3, 2, 2, 2], true) }, ['x'], { pads: ints([2, 2, 2, 2]) });

@@ -5,7 +5,7 @@ import { Session } from '../../src/runtime/index.js';
 import { isProactError } from '../../src/util/errors.js';
 import {
   hardenGraph,
-  replaceRelu,
+  replaceActivation,
   smoothGuardMargin,
   thresholdShape,
   type ActivationKind,
@@ -66,7 +66,7 @@ for (const kind of ['clip-zero', 'clip-sat', 'smooth-zero'] as const) {
         const tDims = thresholdShape(layout.sample, granularity);
         const n = tDims.reduce((a, b) => a * b, 1);
         const threshold = f32(tDims, Array.from({ length: n }, (_, k) => 1 + 0.5 * k));
-        const done = replaceRelu(g, 'act', { kind, threshold, thresholdName: 'T', guard: true }, layout.sample);
+        const done = replaceActivation(g, 'act', { kind, threshold, thresholdName: 'T', guard: true }, layout.sample);
         assert.equal(done.thresholdName, 'T');
         assert.equal(g.initializers.get('T'), threshold);
         // Fill a batch with the special values of each element's own threshold.
@@ -89,9 +89,9 @@ for (const kind of ['clip-zero', 'clip-sat', 'smooth-zero'] as const) {
 test('smooth-zero: the plain (training) form turns +Inf into NaN, which is why inference uses the guard', async () => {
   const x = Float32Array.of(Infinity, 1, 2, 30);
   const plain = reluGraph([4]);
-  replaceRelu(plain, 'act', { kind: 'smooth-zero', threshold: scalarF32(2), thresholdName: 'T' });
+  replaceActivation(plain, 'act', { kind: 'smooth-zero', threshold: scalarF32(2), thresholdName: 'T' });
   const guarded = reluGraph([4]);
-  replaceRelu(guarded, 'act', { kind: 'smooth-zero', threshold: scalarF32(2), thresholdName: 'T', guard: true });
+  replaceActivation(guarded, 'act', { kind: 'smooth-zero', threshold: scalarF32(2), thresholdName: 'T', guard: true });
   const yp = await run(plain, x, [1, 4]);
   const yg = await run(guarded, x, [1, 4]);
   assert.ok(Number.isNaN(yp[0]!));
@@ -104,7 +104,7 @@ test('smooth-zero: the plain (training) form turns +Inf into NaN, which is why i
 
 test('relu kind keeps the Relu node and adds no threshold', () => {
   const g = reluGraph([3]);
-  const done = replaceRelu(g, 'act', { kind: 'relu' });
+  const done = replaceActivation(g, 'act', { kind: 'relu' });
   assert.equal(done.thresholdName, undefined);
   assert.deepEqual(g.nodes.map((n) => n.op), ['Relu']);
   assert.equal(g.initializers.size, 0);
@@ -180,10 +180,10 @@ test('hardenGraph: a mixed plan rewrites in place, keeps order and output names,
   }
 });
 
-test('hardenGraph and replaceRelu reject bad plans with one-line errors', () => {
+test('hardenGraph and replaceActivation reject bad plans with one-line errors', () => {
   const g = smallNet();
   assert.throws(() => hardenGraph(g, [{ node: 'nope', kind: 'clip-zero', threshold: scalarF32(1) }]), /no node named 'nope'/);
-  assert.throws(() => hardenGraph(smallNet(), [{ node: 'conv1', kind: 'clip-zero', threshold: scalarF32(1) }]), /is a Conv, not a Relu/);
+  assert.throws(() => hardenGraph(smallNet(), [{ node: 'conv1', kind: 'clip-zero', threshold: scalarF32(1) }]), /is a Conv, not an activation layer/);
   assert.throws(() => hardenGraph(smallNet(), [{ node: 'relu1', kind: 'clip-zero' }]), /needs a threshold/);
   assert.throws(() => hardenGraph(smallNet(), [{ node: 'relu1', kind: 'clip-zero', threshold: f32([3, 1, 1], [1, 2, 3]) }]), /does not broadcast/);
   assert.throws(() => hardenGraph(smallNet(), [{ node: 'relu3', kind: 'clip-zero', threshold: f32([4], [1, 2, 3, 4]) }]), /does not broadcast/);
@@ -207,7 +207,7 @@ for (const kind of ['clip-zero', 'clip-sat', 'smooth-zero'] as const) {
     const xs = [-Infinity, -1, 0, 0.5, 1.5, 3, 1e30, Infinity, NaN].map(Math.fround);
     for (const t of [NaN, Infinity, -1.5]) {
       const g = reluGraph([xs.length]);
-      replaceRelu(g, 'act', { kind, threshold: f32([xs.length], xs.map(() => t)), thresholdName: 'T', guard: true }, [xs.length]);
+      replaceActivation(g, 'act', { kind, threshold: f32([xs.length], xs.map(() => t)), thresholdName: 'T', guard: true }, [xs.length]);
       const y = await run(g, Float32Array.from(xs), [1, xs.length]);
       xs.forEach((x, i) => {
         if (kind === 'smooth-zero' && t === Infinity && x === Infinity) return;

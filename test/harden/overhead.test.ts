@@ -53,7 +53,7 @@ test('overhead: hand-made dims, a [N] layer after a linear one, and bad dims', (
     hyrelu: { parameters: 6, bytes: 24 },
   });
   assert.equal(o.ratios.neuronToLayer, 11.5);
-  assert.throws(() => thresholdOverhead([]), /no Relu activation layers/);
+  assert.throws(() => thresholdOverhead([]), /no activation layers/);
   assert.throws(() => thresholdOverhead([[3, -1, 2]]), /activation layer 0 has unknown dims \[3,-1,2\]/);
 });
 

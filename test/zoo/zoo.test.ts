@@ -50,6 +50,22 @@ test('resnet20: 19 activation layers, 188,416 thresholds neuron-wise, 46x HyReLU
   assert.equal(Math.round(sum(sizes) / (18 + sizes.at(-1)!)), 46);
 });
 
+test('mobilenetv2-cifar: 35 ReLU6 layers (Clip 0..6), 17 depthwise convs, 2,219,626 parameters, 73.2x neuron-wise / HyReLU', () => {
+  const g = model('mobilenetv2-cifar');
+  const layers = activationLayers(g);
+  assert.equal(layers.length, 35);
+  assert.ok(layers.every((l) => l.fn === 'relu6' && g.nodes.find((n) => n.name === l.node)?.op === 'Clip'));
+  assert.deepEqual(layers.at(-1)!.dims, [1280, 4, 4]);
+  assert.equal(g.nodes.filter((n) => n.op === 'Conv' && n.attrs['group']?.value !== 1).length, 17);
+  let params = 0;
+  for (const [name, t] of g.initializers) if (!name.startsWith('relu6.')) params += numel(t.dims);
+  assert.equal(params, 2219626);
+  const sizes = activationSizes(g);
+  assert.equal(sum(sizes), 1502208);
+  assert.equal(sizes.length - 1 + sizes.at(-1)!, 20514);
+  assert.equal(archInfo('mobilenetv2').name, 'mobilenetv2-cifar');
+});
+
 test('layouts match the shared PyTorch exports of the same architectures', (t) => {
   for (const [arch, file] of [['alexnet-cifar', 'models/alexnet-cifar.onnx'], ['resnet20', 'models/resnet20.onnx']] as const) {
     const path = sharedFile(t, file);
