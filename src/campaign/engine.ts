@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ProactError } from '../util/errors.js';
+import { checkInputFile } from '../util/outputs.js';
 import { prepareGraph, readOnnx, type Graph } from '../graph/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
 import { FaultPlanner, parseCountModel, parseFloatPolicy, parseFormat, checkBer, type FloatPolicy } from '../faults/index.js';
@@ -187,6 +188,7 @@ function metadataArtifacts(g: Graph): Record<string, JsonValue> {
 /** Reads the model file and the evaluation records; the content hashes identify them wherever they are loaded. */
 export function loadCampaignInputs(o: CampaignInputOptions): CampaignInputs {
   let modelBytes: Uint8Array;
+  checkInputFile(o.model, '--model');
   try {
     modelBytes = readFileSync(o.model);
   } catch {

@@ -1,5 +1,4 @@
 /** `proact campaign`: statistical fault-injection campaigns over bit error rates; `merge` and `export`. */
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   DEFAULT_BERS,
@@ -16,6 +15,8 @@ import {
 } from '../campaign/index.js';
 import { runQueuedCampaign } from '../queue/index.js';
 import { ProactError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/files.js';
+import { guardOutputs } from '../util/outputs.js';
 import { parseFloatOption, parseIntOption, parseNumberList, progressBar, log, table } from './common.js';
 import { registerCampaignStatus } from './worker.js';
 
@@ -106,6 +107,10 @@ export function registerCampaign(program: Command): void {
       if (o.queue && command.getOptionValueSource('workers') === 'cli') throw new ProactError('--workers with --queue: the trials run in `proact worker` processes; give them --concurrency instead');
       const surface = o.surface.split(',').map((s) => s.trim()) as SurfaceKind[];
       for (const s of surface) if (!['weight', 'bias', 'threshold'].includes(s)) throw new ProactError(`--surface ${o.surface}: unknown kind '${s}' (use weight, bias, threshold)`);
+      guardOutputs(
+        [{ path: o.db, what: '--db', createsFolder: true }, o.csv === undefined ? undefined : { path: o.csv, what: '--csv' }],
+        [{ path: o.model, what: '--model' }, { path: o.data, what: '--data' }],
+      );
       const signal = { aborted: false };
       const onSigint = () => {
         if (signal.aborted) process.exit(130);
@@ -172,7 +177,7 @@ export function registerCampaign(program: Command): void {
         if (o.csv) {
           const store = openStore(o.db, { readonly: true });
           try {
-            writeFileSync(o.csv, exportTrialsCsv(store, r.campaignId));
+            writeFileAtomic(o.csv, [exportTrialsCsv(store, r.campaignId)], 'the trials CSV');
           } finally {
             store.close();
           }
@@ -194,6 +199,7 @@ export function registerCampaign(program: Command): void {
     .argument('<inputs...>', 'shard databases')
     .requiredOption('--out <file>', 'output database')
     .action((inputs: string[], o: { out: string }) => {
+      guardOutputs([{ path: o.out, what: '--out', createsFolder: true }], inputs.map((path) => ({ path, what: 'shard store' })));
       const r = mergeStores(inputs, o.out);
       log(`merged ${inputs.length} databases into ${o.out}: ${r.trialsAdded} trials added, ${r.trialsAlreadyPresent} already present`);
     });

@@ -7,7 +7,7 @@
  * `replay` writes the plan into the serialised model the way a campaign trial does (applyPlanToBytes +
  * a fresh onnxruntime session), so its logits are the trial's, bit for bit.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { applyPlanToBytes, campaignPlanner, faultSurface, makeFaultable, sha256, type SurfaceKind } from '../campaign/index.js';
 import { openDataset, type Split } from '../data/index.js';
@@ -15,6 +15,8 @@ import { checkBer, planFromJSON, planToJSON, surfaceHash, type FaultPlan, type F
 import { prepareGraph, readOnnxFile, type Graph } from '../graph/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/files.js';
+import { checkInputFile, guardOutputs } from '../util/outputs.js';
 import { log, parseFloatOption, parseIntOption, table } from './common.js';
 
 const ALL_KINDS: readonly SurfaceKind[] = ['weight', 'bias', 'threshold'];
@@ -114,6 +116,7 @@ function matchSurfaceKinds(full: readonly SurfaceShape[], hash: string, planPath
 /** Applies a saved plan to its model as a campaign trial does, and evaluates it against the clean model. */
 export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
   let text: string;
+  checkInputFile(o.plan, '--plan');
   try {
     text = readFileSync(o.plan, 'utf8');
   } catch {
@@ -278,6 +281,7 @@ export function registerFaults(program: Command): void {
       if (!o.model) throw new ProactError('faults show: --model <file> is required');
       if (o.ber === undefined) throw new ProactError('faults show: --ber <b> is required (the bit error rate, e.g. 1e-5)');
       if (o.trial === undefined) throw new ProactError('faults show: --trial <t> is required (the trial index, from 0)');
+      if (o.out !== undefined) guardOutputs([{ path: o.out, what: '--out' }], [{ path: o.model, what: '--model' }]);
       const { plan, surfaceBits } = planOfTrial({
         model: o.model,
         ber: o.ber,
@@ -291,11 +295,7 @@ export function registerFaults(program: Command): void {
         foldBatchNorm: parseBnMode(o.bn),
       });
       if (o.out) {
-        try {
-          writeFileSync(o.out, planToJSON(plan, 2) + '\n');
-        } catch {
-          throw new ProactError(`--out ${o.out}: cannot write the plan there; give a writable file path`);
-        }
+        writeFileAtomic(o.out, [planToJSON(plan, 2) + '\n'], 'the plan');
         log(`wrote the plan of trial ${plan.trial} (${plan.faults.length} faults in ${surfaceBits.toLocaleString('en-US')} stored bits) to ${o.out}`);
       }
       process.stdout.write((o.json ? planToJSON(plan) : planTable(plan)) + '\n');

@@ -4,10 +4,12 @@
  * its thresholds, the decision log and a profile cache beside it.
  * `proact overhead`: the threshold memory each granularity would add to a model.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import ort from 'onnxruntime-node';
 import { ProactError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/files.js';
+import { checkInputFile, guardOutputs } from '../util/outputs.js';
 import { prepareGraph, readOnnx, writeOnnx, type Graph } from '../graph/index.js';
 import { openDataset, splitTrainValidation, type Dataset } from '../data/index.js';
 import { Session } from '../runtime/index.js';
@@ -251,6 +253,21 @@ export function registerHarden(program: Command): void {
         throw new ProactError(`--tolerance ${o.tolerance}: expected accuracy points in [0, 100), e.g. 1.5 (the reference's paper-era value)`);
       const out = o.out;
       const paths = companionPaths(out);
+      guardOutputs(
+        [
+          { path: out, what: '--out' },
+          { path: paths.thresholds, what: 'the thresholds file' },
+          { path: paths.decisions, what: 'the decisions file' },
+          { path: paths.profile, what: 'the profile cache' },
+          { path: paths.checkpoint, what: 'the training checkpoint' },
+        ],
+        [
+          { path: o.model, what: '--model' },
+          { path: o.data, what: '--data' },
+          o.thresholds === undefined ? undefined : { path: o.thresholds, what: '--thresholds' },
+        ],
+      );
+      checkInputFile(o.model, '--model');
 
       let modelBytes: Uint8Array;
       try {
@@ -271,6 +288,8 @@ export function registerHarden(program: Command): void {
         testSet = undefined; // no test split: only the validation accuracy is reported
       }
       const data: HardenData = splitTrainValidation(trainSet, o.validation, o.seed);
+      if (!saved && data.train.count === 0)
+        throw new ProactError(`--validation ${o.validation}: leaves no training images out of ${trainSet.count} in ${trainSet.name}; give a smaller --validation`);
       log(`seed ${o.seed}: validation ${data.validation.count} and training ${data.train.count} images of ${trainSet.name}`);
       const threads = o.threads;
 
@@ -309,11 +328,12 @@ export function registerHarden(program: Command): void {
       const hardened = outcome.graph;
       hardened.metadata['proact.seed'] = String(o.seed);
       Object.assign(hardened.metadata, reportArtifacts(outcome, graph, profile, o.seed));
-      writeFileSync(out, writeOnnx(hardened));
-      writeFileSync(paths.thresholds, thresholdsToJSON({ method: outcome.method, thresholds: outcome.thresholds, ...deployedSmoothForm(hardened) }));
-      writeFileSync(
+      writeFileAtomic(out, [writeOnnx(hardened)], 'the hardened model');
+      writeFileAtomic(paths.thresholds, [thresholdsToJSON({ method: outcome.method, thresholds: outcome.thresholds, ...deployedSmoothForm(hardened) })], 'the thresholds');
+      writeFileAtomic(
         paths.decisions,
-        JSON.stringify({ method: outcome.method, seed: o.seed, imagesProcessed: outcome.imagesProcessed, seconds: outcome.seconds, validationAccuracy: outcome.validationAccuracy, decisions: outcome.decisions }, null, 1) + '\n',
+        [JSON.stringify({ method: outcome.method, seed: o.seed, imagesProcessed: outcome.imagesProcessed, seconds: outcome.seconds, validationAccuracy: outcome.validationAccuracy, decisions: outcome.decisions }, null, 1) + '\n'],
+        'the decisions',
       );
       await checkExportedModel(out, hardened, data.validation.count > 0 ? data.validation : data.train);
 
@@ -520,6 +540,7 @@ export function registerOverhead(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action((o: { model: string; layers?: boolean; json?: boolean }) => {
       let bytes: Uint8Array;
+      checkInputFile(o.model, '--model');
       try {
         bytes = readFileSync(o.model);
       } catch {

@@ -21,6 +21,7 @@ import {
 } from '../campaign/index.js';
 import type { FaultPlanner } from '../faults/index.js';
 import { isProactError, ProactError } from '../util/errors.js';
+import { checkInputFile } from '../util/outputs.js';
 import type { CampaignRecipe, TrialBatchJob, TrialBatchResult } from './protocol.js';
 import { bullConnection, checkPrefix, checkRedis, closeWithin, DEFAULT_QUEUE_PREFIX, errorText, parseRedisUrl, sleep, TRIALS_QUEUE } from './redis.js';
 
@@ -156,6 +157,7 @@ async function loadRecipe(recipe: CampaignRecipe, threads: number): Promise<Load
     throw new ProactError(`${id} was created by proact ${recipe.toolVersion}, this worker is ${TOOL_VERSION}; install the same proact version on every machine`);
   }
   let bytes: Uint8Array;
+  checkInputFile(recipe.model, 'model');
   try {
     bytes = readFileSync(recipe.model);
   } catch {

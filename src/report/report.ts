@@ -2,7 +2,8 @@
  * `writeReport`: results stores in, a report folder out — index.html (self-contained) and, per figure,
  * <name>.svg, <name>.png and <name>.vl.json (the Vega-Lite spec, to restyle a figure for a paper).
  */
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../util/files.js';
 import { join, resolve } from 'node:path';
 import { TOOL_VERSION } from '../campaign/index.js';
 import { ProactError } from '../util/errors.js';
@@ -121,9 +122,5 @@ function prepareOutDir(dir: string): void {
 }
 
 function write(path: string, content: string | Buffer): void {
-  try {
-    writeFileSync(path, content);
-  } catch (e) {
-    throw new ProactError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); choose a writable --out folder`);
-  }
+  writeFileAtomic(path, [content], 'a report file');
 }
