@@ -6,15 +6,16 @@
  * the same for any number of workers).
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ProactError } from '../util/errors.js';
 import { checkInputFile } from '../util/outputs.js';
 import { prepareGraph, readOnnx, type Graph } from '../graph/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
 import { FaultPlanner, parseCountModel, parseFloatPolicy, parseFormat, checkBer, type FloatPolicy } from '../faults/index.js';
-import { Session } from '../runtime/index.js';
+import { Session, checkModelContract } from '../runtime/index.js';
 import { makeFaultable, sha256, type FaultableModel } from './model.js';
 import { TrialPool } from './pool.js';
-import { predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
+import { evalSetExpectation, predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
 import { openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
 import { leveugleSampleSize, shouldStop, summarize, DEFAULT_MIN_TRIALS } from './stats.js';
 import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
@@ -72,6 +73,8 @@ export interface CampaignStartInfo {
   alreadyDone: number;
   leveugle: number;
   resumed: boolean;
+  /** The model has a fixed batch of 1: every image is run on its own (slower, same results). */
+  oneImageAtATime: boolean;
 }
 
 export interface CampaignProgress {
@@ -167,6 +170,8 @@ export interface CampaignInputs {
    * overhead, hardening log, written by `proact harden`); stored with the campaign so reports can show them.
    */
   artifacts: Record<string, JsonValue>;
+  /** The model file, named in errors. */
+  modelPath: string;
 }
 
 /** ONNX metadata keys holding report artifacts. */
@@ -194,20 +199,21 @@ export function loadCampaignInputs(o: CampaignInputOptions): CampaignInputs {
   } catch {
     throw new ProactError(`${o.model}: cannot read the model file; give the path to an .onnx file`);
   }
-  const graph: Graph = prepareGraph(readOnnx(modelBytes, { source: o.model }), { foldBatchNorm: o.foldBatchNorm ?? true });
+  const graph: Graph = prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) }), { foldBatchNorm: o.foldBatchNorm ?? true });
   const ds = openDataset(o.data, { split: o.split ?? 'test' });
   const evalOffset = o.evalOffset ?? 0;
   const evalSet = loadEvalSet(ds, evalOffset, o.evalLimit ?? ds.count);
   const faultable = makeFaultable(graph, { format: o.format ?? 'float32', kinds: o.surface ?? ['weight', 'bias', 'threshold'] });
   const dataId = `${ds.name}:${evalOffset}+${evalSet.count}:${sha256(evalSet.x).slice(0, 16)}`;
-  return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph) };
+  return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph), modelPath: o.model };
 }
 
 /** Clean (golden) run of the model under the campaign's number format. */
-export async function runClean(inputs: CampaignInputs, batchSize: number, threads: number): Promise<ModelOutcome> {
-  const session = await Session.create(inputs.faultable.bytes, { threads });
+export async function runClean(inputs: CampaignInputs, batchSize: number, threads: number): Promise<ModelOutcome & { oneImageAtATime: boolean }> {
+  const session = await Session.create(inputs.faultable.bytes, { threads, name: inputs.modelPath });
   try {
-    return await predictAll(session, inputs.evalSet, batchSize);
+    const contract = checkModelContract(session, evalSetExpectation(inputs.evalSet));
+    return { ...(await predictAll(session, inputs.evalSet, batchSize)), oneImageAtATime: contract.fixedBatch === 1 };
   } finally {
     await session.release();
   }
@@ -219,7 +225,7 @@ export interface PreparedCampaign extends CampaignInputs {
   trials: number;
   seed: number;
   batchSize: number;
-  clean: ModelOutcome;
+  clean: ModelOutcome & { oneImageAtATime: boolean };
   cleanAccuracy: number;
   spec: CampaignSpec;
 }
@@ -347,6 +353,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       alreadyDone: done.size,
       leveugle: leveugleSampleSize(Infinity, o.precision ?? 0.01, o.confidence ?? 0.95),
       resumed: !created,
+      oneImageAtATime: prepared.clean.oneImageAtATime,
     });
 
     const pool = await TrialPool.start(context, workers);

@@ -143,6 +143,7 @@ export function registerCampaign(program: Command): void {
             `campaign ${i.campaignId} in ${o.db}: seed ${i.seed}, clean accuracy ${pct(i.cleanAccuracy)}%, ${i.surfaceBits.toLocaleString('en-US')} stored bits, ` +
               `${i.plannedTrials} trials planned${i.alreadyDone ? `, ${i.alreadyDone} already stored (resumed)` : ''}`,
           );
+          if (i.oneImageAtATime) log(`note: ${o.model} has a fixed batch of 1; every image is run on its own (same results, slower)`);
           if (o.precision !== undefined)
             log(`planning aid (Leveugle et al. 2009): ${i.leveugle} trials per BER give +-${o.precision} at ${o.confidence * 100}% for p = 0.5; sequential stopping usually needs far fewer`);
           if (!o.json) bar = progressBar('campaign', i.plannedTrials, `BER {ber} acc {acc}${o.queue ? ' workers {workers}' : ''}`);

@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import { openDataset, type Split } from '../data/index.js';
 import { prepareGraph, readOnnxFile, summarizeGraph } from '../graph/index.js';
-import { Session, evaluate } from '../runtime/index.js';
+import { Session, checkModelContract, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
-import { parseIntOption, progressBar } from './common.js';
+import { log, parseIntOption, progressBar } from './common.js';
 
 export interface EvalCliOptions {
   model: string;
@@ -32,7 +32,9 @@ export function registerEval(program: Command): void {
       const graph = prepareGraph(readOnnxFile(o.model));
       const summary = summarizeGraph(graph);
       const ds = openDataset(o.data, { split: o.split });
-      const session = await Session.create(graph, { threads: o.threads });
+      const session = await Session.create(graph, { threads: o.threads, name: o.model });
+      if (checkModelContract(session, { imageShape: ds.shape, numClasses: ds.numClasses }).fixedBatch === 1)
+        log(`note: ${o.model} has a fixed batch of 1; every image is run on its own (same results, slower)`);
       const total = Math.min(o.limit ?? ds.count, ds.count);
       const bar = o.json ? undefined : progressBar('eval', total);
       const r = await evaluate(session, ds, { batchSize: o.batch, ...(o.limit ? { limit: o.limit } : {}), onBatch: (d) => bar?.update(d) });

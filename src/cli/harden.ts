@@ -5,14 +5,15 @@
  * `proact overhead`: the threshold memory each granularity would add to a model.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import ort from 'onnxruntime-node';
+import ort from '../runtime/ort.js';
 import { ProactError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { checkInputFile, guardOutputs } from '../util/outputs.js';
 import { prepareGraph, readOnnx, writeOnnx, type Graph } from '../graph/index.js';
 import { openDataset, splitTrainValidation, type Dataset } from '../data/index.js';
-import { Session } from '../runtime/index.js';
+import { Session, checkModelContract } from '../runtime/index.js';
 import { sha256, type SurfaceKind } from '../campaign/index.js';
 import {
   DEFAULT_PROFILE_IMAGES,
@@ -117,6 +118,18 @@ export interface HardenCliResult {
 export function companionPaths(out: string): { thresholds: string; decisions: string; profile: string; checkpoint: string } {
   const base = out.replace(/\.onnx$/i, '');
   return { thresholds: `${base}.thresholds.json`, decisions: `${base}.decisions.json`, profile: `${base}.profile.json`, checkpoint: `${base}.checkpoint.json` };
+}
+
+/** The model contract (src/runtime/contract.ts), plus what hardening needs on top: a free batch dimension. */
+async function checkHardenContract(graph: Graph, data: Dataset, model: string): Promise<void> {
+  const session = await Session.create(graph, { threads: 1, name: model });
+  try {
+    const contract = checkModelContract(session, { imageShape: data.shape, numClasses: data.numClasses });
+    if (contract.fixedBatch !== null)
+      throw new ProactError(`${model}: has a fixed batch of ${contract.fixedBatch}; hardening trains on batches — re-export it with a dynamic batch (torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}}))`);
+  } finally {
+    await session.release();
+  }
 }
 
 /**
@@ -275,7 +288,7 @@ export function registerHarden(program: Command): void {
       } catch {
         throw new ProactError(`${o.model}: cannot read the model file; give the path to an .onnx file`);
       }
-      const graph = prepareGraph(readOnnx(modelBytes, { source: o.model }));
+      const graph = prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) }));
       // Saved thresholds are checked against the model before any data is read.
       const saved = o.thresholds ? readThresholdsFile(o.thresholds) : undefined;
       const smooth = saved ? { ...(saved.k !== undefined ? { k: saved.k } : {}), ...(saved.guard !== undefined ? { guard: saved.guard } : {}) } : {};
@@ -287,6 +300,7 @@ export function registerHarden(program: Command): void {
       } catch {
         testSet = undefined; // no test split: only the validation accuracy is reported
       }
+      await checkHardenContract(graph, trainSet, o.model);
       const data: HardenData = splitTrainValidation(trainSet, o.validation, o.seed);
       if (!saved && data.train.count === 0)
         throw new ProactError(`--validation ${o.validation}: leaves no training images out of ${trainSet.count} in ${trainSet.name}; give a smaller --validation`);

@@ -122,6 +122,7 @@ export async function runQueuedCampaign(o: QueuedCampaignOptions): Promise<Campa
       alreadyDone: done.size,
       leveugle: leveugleSampleSize(Infinity, o.precision ?? 0.01, o.confidence ?? 0.95),
       resumed: !created,
+      oneImageAtATime: prepared.clean.oneImageAtATime,
     });
     const coordinator = new Coordinator(o, target, prefix, batch, idleSeconds * 1000, store, id, recipe, prepared.bers, prepared.trials, done);
     let state: QueuedCampaignState = 'failed';
