@@ -14,7 +14,7 @@ import { openDataset, type Dataset } from '../data/index.js';
 import { FaultPlanner, parseCountModel, parseFloatPolicy, parseFormat, checkBer, type FloatPolicy } from '../faults/index.js';
 import { Session, checkModelContract } from '../runtime/index.js';
 import { makeFaultable, sha256, type FaultableModel } from './model.js';
-import { TrialPool } from './pool.js';
+import { TrialPool, type TrialRef } from './pool.js';
 import { evalSetExpectation, predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
 import { openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
 import { leveugleSampleSize, shouldStop, summarize, DEFAULT_MIN_TRIALS } from './stats.js';
@@ -365,13 +365,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         const ber = bers[b]!;
         const accs = store.trials(id, ber).map((t) => t.accuracy);
         const runWave = async (end: number) => {
-          const tasks: TrialTask[] = [];
-          for (let t = 0; t < end; t++) {
-            if (trialInShard(b, t, shard) && !done.has(trialKey(ber, t))) tasks.push({ ber, trial: t, faults: planner.plan(ber, t).faults });
-          }
+          const refs: TrialRef[] = [];
+          for (let t = 0; t < end; t++) if (trialInShard(b, t, shard) && !done.has(trialKey(ber, t))) refs.push({ ber, trial: t });
           const abortWatch = setInterval(() => signal.aborted && pool.stop(), 100);
           try {
-            await pool.run(tasks, (r) => {
+            await pool.run(refs, (ref) => ({ ...ref, faults: planner.plan(ref.ber, ref.trial).faults }), (r) => {
               store.insertTrial(id, { ...r, shard: shardLabel });
               done.add(trialKey(ber, r.trial));
               accs.push(r.accuracy);

@@ -2,11 +2,25 @@
  * Runs trials on W worker threads (one onnxruntime session per trial, `threads` intra-op threads
  * each), or in the calling thread when W = 1. Results come back in completion order; callers key
  * them by (BER, trial), so the order never matters.
+ *
+ * Workers are stopped cooperatively, never terminated: Worker.terminate() (or process.exit) while a
+ * thread is inside an onnxruntime call aborts the whole process ("terminate called after throwing an
+ * instance of 'Napi::Error'", exit 134). So a failure (a full disk while storing a result) or a stop
+ * stops handing out trials, lets each worker finish the trial it runs, and only then reports the first
+ * error; close() asks each idle worker to leave and waits until it has.
+ * Fault plans are made when a trial is handed out (`plan`), never all at once, so memory does not
+ * grow with --trials.
  */
 import { Worker } from 'node:worker_threads';
 import { ProactError } from '../util/errors.js';
 import { runTrial, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
 import type { WorkerRequest, WorkerResponse } from './worker.js';
+
+/** A trial to run: its BER and index; the plan is made when it is handed out. */
+export interface TrialRef {
+  ber: number;
+  trial: number;
+}
 
 export class TrialPool {
   private workers: Worker[] = [];
@@ -38,35 +52,73 @@ export class TrialPool {
     this.stopped = true;
   }
 
-  /** Runs `tasks`, calling `onResult` as each completes. Resolves when all ran (or after stop()). */
-  async run(tasks: readonly TrialTask[], onResult: (o: TrialOutcome) => void): Promise<void> {
+  /**
+   * Runs `refs` (each planned by `plan` when handed out), calling `onResult` as each completes. Resolves
+   * when all ran or after stop(); on a failure, stops handing out trials, waits for the running ones,
+   * then rejects with the first error.
+   */
+  async run(refs: readonly TrialRef[], plan: (ref: TrialRef) => TrialTask, onResult: (o: TrialOutcome) => void): Promise<void> {
     let next = 0;
+    let failure: { error: unknown } | undefined;
+    const fail = (e: unknown): void => {
+      failure ??= { error: e };
+      this.stopped = true;
+    };
     if (this.size === 1) {
-      while (next < tasks.length && !this.stopped) onResult(await runTrial(this.context, tasks[next++]!));
-      return;
-    }
-    await Promise.all(
-      this.workers.map(async (w) => {
-        while (next < tasks.length && !this.stopped) {
-          const task = tasks[next++]!;
-          const response = await new Promise<WorkerResponse>((resolve, reject) => {
-            const onError = (e: Error) => reject(e);
-            w.once('error', onError);
-            w.once('message', (m: WorkerResponse) => {
-              w.off('error', onError);
-              resolve(m);
-            });
-            w.postMessage({ type: 'trial', task } satisfies WorkerRequest);
-          });
-          if (response.type === 'error') throw response.proact ? new ProactError(response.message) : new Error(response.message);
-          if (response.type === 'result') onResult(response.outcome);
+      while (next < refs.length && !this.stopped) {
+        try {
+          onResult(await runTrial(this.context, plan(refs[next++]!)));
+        } catch (e) {
+          fail(e);
         }
-      }),
-    );
+      }
+    } else {
+      await Promise.all(
+        this.workers.map(async (w) => {
+          while (next < refs.length && !this.stopped) {
+            try {
+              const task = plan(refs[next++]!);
+              const response = await ask(w, { type: 'trial', task });
+              if (response.type === 'error') throw response.proact ? new ProactError(response.message) : new Error(response.message);
+              if (response.type === 'result') onResult(response.outcome);
+            } catch (e) {
+              fail(e);
+            }
+          }
+        }),
+      );
+    }
+    if (failure) throw failure.error;
   }
 
+  /** Asks every worker to leave and waits until each has (none is inside a trial: run() has returned). */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once('exit', () => resolve());
+            w.postMessage({ type: 'exit' } satisfies WorkerRequest);
+          }),
+      ),
+    );
     this.workers = [];
   }
+}
+
+/** Sends one request to a worker and waits for its answer (or its death). */
+function ask(w: Worker, request: WorkerRequest): Promise<WorkerResponse> {
+  return new Promise<WorkerResponse>((resolve, reject) => {
+    const onError = (e: Error) => {
+      w.off('message', onMessage);
+      reject(e);
+    };
+    const onMessage = (m: WorkerResponse) => {
+      w.off('error', onError);
+      resolve(m);
+    };
+    w.once('error', onError);
+    w.once('message', onMessage);
+    w.postMessage(request);
+  });
 }

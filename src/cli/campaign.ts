@@ -19,6 +19,7 @@ import { writeFileAtomic } from '../util/files.js';
 import { guardOutputs } from '../util/outputs.js';
 import { parseFloatOption, parseIntOption, parseNumberList, progressBar, log, table } from './common.js';
 import { registerCampaignStatus } from './worker.js';
+import { SIGNAL_EXIT_CODES, stopOnSignals } from './stop.js';
 
 interface CampaignCli {
   model: string;
@@ -111,13 +112,8 @@ export function registerCampaign(program: Command): void {
         [{ path: o.db, what: '--db', createsFolder: true }, o.csv === undefined ? undefined : { path: o.csv, what: '--csv' }],
         [{ path: o.model, what: '--model' }, { path: o.data, what: '--data' }],
       );
-      const signal = { aborted: false };
-      const onSigint = () => {
-        if (signal.aborted) process.exit(130);
-        signal.aborted = true;
-        log('\ninterrupted: finishing the running trials (Ctrl-C again to quit now); resume with --resume');
-      };
-      process.on('SIGINT', onSigint);
+      const stop = stopOnSignals((sig) => `${sig}: stopping — no new trials, the running ones finish (a second signal quits now); continue later with --resume`);
+      const signal = stop.request;
       let bar: ReturnType<typeof progressBar> | undefined;
       const opts: CampaignOptions = {
         model: o.model,
@@ -185,10 +181,10 @@ export function registerCampaign(program: Command): void {
         }
         if (o.json) process.stdout.write(JSON.stringify({ campaignId: r.campaignId, db: r.db, seed: r.seed, interrupted: r.interrupted, ...r.summary }) + '\n');
         else process.stdout.write(summaryTable(r.summary) + '\n');
-        if (r.interrupted) process.exitCode = 130;
+        if (r.interrupted) process.exitCode = stop.exitCode() ?? SIGNAL_EXIT_CODES.SIGINT;
       } finally {
         bar?.stop();
-        process.off('SIGINT', onSigint);
+        stop.dispose();
       }
     });
 

@@ -45,6 +45,7 @@ import {
   type ProfileKey,
   type ThresholdProgress,
 } from '../harden/index.js';
+import { stopOnSignals } from './stop.js';
 import { log, parseFloatOption, parseIntOption, parseNumberList, progressBar, table, type Progress } from './common.js';
 
 export const HARDEN_METHODS = ['ranger', 'ranger-zero', 'ftclipact', 'fitact', 'proact'] as const;
@@ -326,16 +327,15 @@ export function registerHarden(program: Command): void {
           log(`profile: ${profile.images} images, ${profile.layers.length} activation layers, cached in ${paths.profile}`);
         }
         const abort = new AbortController();
-        const onSigint = () => {
-          if (abort.signal.aborted) process.exit(130);
-          log('\ninterrupted: stopping after this step (Ctrl-C again to quit now); run the same command again to resume');
-          abort.abort();
-        };
-        process.on('SIGINT', onSigint);
+        const stop = stopOnSignals((sig) => `${sig}: stopping after this step (a second signal quits now); run the same command again to resume`, () => abort.abort());
         try {
           outcome = await runMethod(method!, graph, data, profile, o, paths.checkpoint, abort.signal); // checkMethod: no --thresholds means a method
+        } catch (e) {
+          // Stopped by a signal: the same one-line message, with the signal's exit code (130 / 143), not 2.
+          const code = stop.exitCode();
+          throw code !== undefined && e instanceof ProactError ? new ProactError(e.message, { exitCode: code, cause: e }) : e;
         } finally {
-          process.off('SIGINT', onSigint);
+          stop.dispose();
         }
       }
 
