@@ -247,10 +247,13 @@ class Coordinator {
     this.events.on('stalled', ({ jobId }) => {
       if (jobId.startsWith(`${this.jobPrefix}.`)) this.notice(`batch ${shortId(jobId)}: its worker stopped responding (stalled); another worker takes it over`);
     });
-    await withDeadline(
-      Promise.all([this.client.connect(), this.flows.waitUntilReady(), this.waves.waitUntilReady(), this.trialsQueue.waitUntilReady(), this.waveWorker.waitUntilReady(), this.events.waitUntilReady()]),
-      READY_TIMEOUT_MS,
+    await this.redis(
       `connecting to ${this.target.url}`,
+      withDeadline(
+        Promise.all([this.client.connect(), this.flows.waitUntilReady(), this.waves.waitUntilReady(), this.trialsQueue.waitUntilReady(), this.waveWorker.waitUntilReady(), this.events.waitUntilReady()]),
+        READY_TIMEOUT_MS,
+        `connecting to ${this.target.url}`,
+      ),
     );
     this.ticker = setInterval(() => void this.tick(), TICK_MS);
     await this.tick();
