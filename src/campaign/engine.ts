@@ -16,12 +16,14 @@ import { Session, checkModelContract } from '../runtime/index.js';
 import { makeFaultable, sha256, type FaultableModel } from './model.js';
 import { TrialPool, type TrialRef } from './pool.js';
 import { evalSetExpectation, predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
-import { openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
+import { checkPlannedTrials, openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
 import { leveugleSampleSize, shouldStop, summarize, DEFAULT_MIN_TRIALS } from './stats.js';
 import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
 
 export const TOOL_VERSION = '0.1.0';
 export const DEFAULT_BERS = [1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5];
+/** Most trials per BER a campaign plans (a million trials at one BER is far past any useful precision). */
+export const MAX_TRIALS_PER_BER = 1_000_000;
 
 export type { SurfaceKind } from '../faults/index.js';
 import type { SurfaceKind } from '../faults/index.js';
@@ -116,7 +118,11 @@ function validate(o: CampaignOptions): void {
   parseFormat(o.format ?? 'float32');
   parseCountModel(o.count ?? 'bernoulli');
   parseFloatPolicy(o.policy ?? 'ieee');
-  if (o.trials !== undefined && !(Number.isInteger(o.trials) && o.trials >= 1)) throw new ProactError(`--trials ${o.trials}: expected an integer >= 1`);
+  if (o.trials !== undefined && !(Number.isInteger(o.trials) && o.trials >= 1 && o.trials <= MAX_TRIALS_PER_BER))
+    throw new ProactError(`--trials ${o.trials}: expected an integer from 1 to ${MAX_TRIALS_PER_BER.toLocaleString('en-US')}`);
+  const bers = o.bers ?? DEFAULT_BERS;
+  const twice = bers.find((b, i) => bers.indexOf(b) !== i);
+  if (twice !== undefined) throw new ProactError(`--ber: ${twice} is given twice; list each BER once`);
   if (o.precision !== undefined && !(o.precision > 0 && o.precision < 1)) throw new ProactError(`--precision ${o.precision}: expected a fraction in (0, 1), e.g. 0.01 for +-1 point`);
   if (o.precision !== undefined && o.shard && o.shard.count > 1)
     throw new ProactError('--shard needs a fixed --trials count: sequential stopping (--precision) must see every trial of a BER; run shards with --trials N');
@@ -262,6 +268,7 @@ export function openCampaign(store: ResultStore, prepared: PreparedCampaign, o: 
   if (!created && existing > 0 && !o.resume)
     throw new ProactError(`${o.db}: this campaign already has ${existing} stored trials; pass --resume to continue it, or --db another file`);
   const rec = store.getCampaign(id)!;
+  if (!created) checkPlannedTrials(store, rec, store.trials(id)); // a resume refuses trials this campaign never planned
   if (rec.cleanAccuracy !== null && rec.cleanAccuracy !== prepared.cleanAccuracy)
     throw new ProactError(`${o.db}: stored clean accuracy ${rec.cleanAccuracy} differs from this run's ${prepared.cleanAccuracy}; the runtime or data changed, use another --db`);
   store.setStatus(id, 'running');
@@ -326,8 +333,12 @@ export async function runBerWaves(
 
 /** Trials a campaign plans: `trials` per BER (the maximum with sequential stopping), those of `shard` only. */
 export function plannedTrials(bers: readonly number[], trials: number, shard: Shard): number {
+  // Counted, not enumerated: at BER index b the shard runs t = r, r + N, ... below `trials`, r = (i - 1 - b) mod N.
   let planned = 0;
-  for (let b = 0; b < bers.length; b++) for (let t = 0; t < trials; t++) if (trialInShard(b, t, shard)) planned++;
+  for (let b = 0; b < bers.length; b++) {
+    const first = (((shard.index - 1 - b) % shard.count) + shard.count) % shard.count;
+    if (first < trials) planned += Math.floor((trials - 1 - first) / shard.count) + 1;
+  }
   return planned;
 }
 

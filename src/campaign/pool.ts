@@ -11,10 +11,25 @@
  * Fault plans are made when a trial is handed out (`plan`), never all at once, so memory does not
  * grow with --trials.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ProactError } from '../util/errors.js';
 import { runTrial, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
 import type { WorkerRequest, WorkerResponse } from './worker.js';
+
+/** Most worker threads per core: each holds a copy of the model and its own onnxruntime session. */
+export const WORKERS_PER_CORE = 4;
+
+/**
+ * The worker threads a campaign uses: at most one per trial it will run and WORKERS_PER_CORE per core
+ * (1,000 threads on 2 cores take 12 GB and finish no trial). `note` says why when fewer than asked.
+ */
+export function capWorkers(requested: number, trials: number, cores = availableParallelism()): { workers: number; note?: string } {
+  const limit = Math.max(1, Math.min(trials, WORKERS_PER_CORE * cores));
+  if (requested <= limit) return { workers: requested };
+  const why = limit === trials ? `${trials} trial${trials === 1 ? '' : 's'} to run` : `${WORKERS_PER_CORE} per core on ${cores} core${cores === 1 ? '' : 's'}`;
+  return { workers: limit, note: `--workers ${requested}: using ${limit} (at most ${why})` };
+}
 
 /** A trial to run: its BER and index; the plan is made when it is handed out. */
 export interface TrialRef {
@@ -29,7 +44,7 @@ export class TrialPool {
   private constructor(private readonly context: TrialContext, private readonly size: number) {}
 
   static async start(context: TrialContext, workers: number): Promise<TrialPool> {
-    const pool = new TrialPool(context, Math.max(1, workers));
+    const pool = new TrialPool(context, Math.max(1, Math.min(workers, WORKERS_PER_CORE * availableParallelism())));
     if (pool.size > 1) {
       const url = new URL('./worker.js', import.meta.url);
       pool.workers = Array.from({ length: pool.size }, () => new Worker(url));

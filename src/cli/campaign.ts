@@ -2,6 +2,9 @@
 import type { Command } from 'commander';
 import {
   DEFAULT_BERS,
+  MAX_TRIALS_PER_BER,
+  WORKERS_PER_CORE,
+  capWorkers,
   compareCampaigns,
   exportTrialsCsv,
   mergeStores,
@@ -77,7 +80,7 @@ export function registerCampaign(program: Command): void {
     .option('--data <dir>', "evaluation data (CIFAR dir, MNIST IDX, .npy) or 'mnist'")
     .option('--split <split>', 'train or test', 'test')
     .option('--ber <list>', 'comma-separated bit error rates', parseNumberList('--ber'), DEFAULT_BERS)
-    .option('--trials <n>', 'trials per BER (the maximum with --precision)', parseIntOption('--trials', 1), 100)
+    .option('--trials <n>', `trials per BER (the maximum with --precision; at most ${MAX_TRIALS_PER_BER.toLocaleString('en-US')})`, parseIntOption('--trials', 1, MAX_TRIALS_PER_BER), 100)
     .option('--precision <p>', 'stop a BER once the 95% CI half-width of accuracy is <= p (e.g. 0.01)', parseFloatOption('--precision'))
     .option('--confidence <c>', 'confidence level of intervals', parseFloatOption('--confidence'), 0.95)
     .option('--format <f>', 'stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16', 'float32')
@@ -88,7 +91,7 @@ export function registerCampaign(program: Command): void {
     .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
     .option('--eval-limit <n>', 'evaluate each trial on the first n records only', parseIntOption('--eval-limit', 1))
     .option('--seed <s>', 'campaign seed (fault plans are a pure function of seed, BER and trial)', parseIntOption('--seed', 0), 0)
-    .option('--workers <w>', 'worker threads (each runs whole trials)', parseIntOption('--workers', 1), 1)
+    .option('--workers <w>', `worker threads (each runs whole trials; at most the trials and ${WORKERS_PER_CORE} per core)`, parseIntOption('--workers', 1), 1)
     .option('--threads <t>', 'onnxruntime intra-op threads per worker', parseIntOption('--threads', 1))
     .option('--batch <n>', 'batch size', parseIntOption('--batch', 1), 250)
     .option('--db <file>', 'SQLite results database', 'results.sqlite')
@@ -112,6 +115,8 @@ export function registerCampaign(program: Command): void {
         [{ path: o.db, what: '--db', createsFolder: true }, o.csv === undefined ? undefined : { path: o.csv, what: '--csv' }],
         [{ path: o.model, what: '--model' }, { path: o.data, what: '--data' }],
       );
+      const capped = capWorkers(o.workers, o.ber.length * o.trials);
+      if (capped.note) log(`note: ${capped.note}`);
       const stop = stopOnSignals((sig) => `${sig}: stopping — no new trials, the running ones finish (a second signal quits now); continue later with --resume`);
       const signal = stop.request;
       let bar: ReturnType<typeof progressBar> | undefined;
@@ -129,7 +134,7 @@ export function registerCampaign(program: Command): void {
         surface,
         foldBatchNorm: o.bn === 'fold',
         seed: o.seed,
-        workers: o.workers,
+        workers: capped.workers,
         batchSize: o.batch,
         db: o.db,
         resume: !!o.resume,
@@ -199,6 +204,8 @@ export function registerCampaign(program: Command): void {
       guardOutputs([{ path: o.out, what: '--out', createsFolder: true }], inputs.map((path) => ({ path, what: 'shard store' })));
       const r = mergeStores(inputs, o.out);
       log(`merged ${inputs.length} databases into ${o.out}: ${r.trialsAdded} trials added, ${r.trialsAlreadyPresent} already present`);
+      for (const p of r.partial)
+        log(`campaign ${p.key}: partial, ${p.stored} of ${p.planned} planned trials; missing from shard${p.missingShards.length === 1 ? '' : 's'} ${p.missingShards.join(', ')} — merge ${p.missingShards.length === 1 ? 'its store' : 'their stores'} in to complete it`);
     });
 
   cmd

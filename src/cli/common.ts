@@ -5,18 +5,23 @@
 import cliProgress from 'cli-progress';
 import { ProactError } from '../util/errors.js';
 
-/** Parses an integer option value (commander passes strings). */
-export function parseIntOption(flag: string, min = 0): (v: string) => number {
+/**
+ * Parses an integer option value (commander passes strings) in [min, max]. Empty text is refused (Number('')
+ * is 0), and so is anything past 2^53 - 1, where doubles stop holding every integer (1e300 "is" one).
+ */
+export function parseIntOption(flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
   return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new ProactError(`${flag} ${v}: expected an integer >= ${min}`);
+    const n = v.trim() === '' ? NaN : Number(v);
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new ProactError(`${flag} ${v.trim() === "" ? "''" : v}: expected an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max.toLocaleString('en-US')}`}`);
+    }
     return n;
   };
 }
 
 export function parseFloatOption(flag: string): (v: string) => number {
   return (v: string) => {
-    const n = Number(v);
+    const n = v.trim() === '' ? NaN : Number(v);
     if (!Number.isFinite(n)) throw new ProactError(`${flag} ${v}: expected a number`);
     return n;
   };
@@ -27,6 +32,9 @@ export function parseNumberList(flag: string): (v: string) => number[] {
   return (v: string) => {
     const out = v.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
     if (out.length === 0 || out.some((n) => !Number.isFinite(n))) throw new ProactError(`${flag} ${v}: expected comma-separated numbers, e.g. 1e-7,1e-6`);
+    // A value twice would be run (and counted) twice: 1e-6,1e-6 doubles the planned trials.
+    const twice = out.find((n, i) => out.indexOf(n) !== i);
+    if (twice !== undefined) throw new ProactError(`${flag} ${v}: ${twice} is given twice; list each value once`);
     return out;
   };
 }
@@ -68,7 +76,8 @@ export function log(message: string): void {
 /** Formats a table of rows (arrays of cells) with aligned columns. */
 export function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
-  const widths = header.map((_, k) => Math.max(...cells.map((r) => (r[k] ?? '').length)));
+  // A loop, not Math.max(...cells): a spread of 100,000 rows (faults show at a high BER) overflows the stack.
+  const widths = header.map((_, k) => cells.reduce((w, r) => Math.max(w, (r[k] ?? '').length), 0));
   const line = (r: string[]) => r.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  ');
   return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
