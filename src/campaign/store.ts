@@ -437,7 +437,19 @@ export class ResultStore {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    if (!this.readonly) {
+      // Leave the file in rollback-journal mode when this is the last connection: a WAL-mode file makes
+      // every later reader (report, export, merge input) create -wal and -shm files beside it, files the
+      // user never asked for. With another process still connected SQLite keeps WAL (busy): fine.
+      try {
+        this.db.pragma('busy_timeout = 0'); // never wait for the other process: it keeps the file in WAL
+        this.db.pragma('journal_mode = DELETE');
+      } catch {
+        // another connection holds the file: it stays in WAL mode, as it must
+      }
+    }
+    this.db.close();
   }
 
   /**
