@@ -17,7 +17,7 @@ import {
   type SurfaceKind,
 } from '../campaign/index.js';
 import { runQueuedCampaign } from '../queue/index.js';
-import { ProactError } from '../util/errors.js';
+import { ProactError, printable } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { guardOutputs } from '../util/outputs.js';
 import { parseFloatOption, parseIntOption, parseNumberList, progressBar, log, table } from './common.js';
@@ -229,7 +229,7 @@ export function registerCampaign(program: Command): void {
           const verdict = d.ciLow > 0 ? 'A better' : d.ciHigh < 0 ? 'B better' : 'no difference at 95%';
           return [p.ber.toExponential(0), p.pairs, `${pts(d.mean)} ± ${pts(d.ciHalfWidth)}`, verdict];
         });
-        process.stdout.write(`A = campaign ${a} (${c.a.modelPath})\nB = campaign ${b} (${c.b.modelPath})\n`);
+        process.stdout.write(`A = campaign ${a} (${printable(c.a.modelPath)})\nB = campaign ${b} (${printable(c.b.modelPath)})\n`);
         process.stdout.write(table(['BER', 'pairs', 'accuracy A - B (points, 95% CI)', 'verdict'], rows) + '\n');
       } finally {
         store.close();
@@ -248,7 +248,7 @@ export function registerCampaign(program: Command): void {
         for (const c of store.listCampaigns()) {
           if (o.csv) process.stdout.write(exportTrialsCsv(store, c.id));
           else if (o.json) process.stdout.write(JSON.stringify(summarizeCampaign(store, c.id)) + '\n');
-          else process.stdout.write(`campaign ${c.id} (${c.modelPath}, seed ${c.seed}, ${c.status})\n${summaryTable(summarizeCampaign(store, c.id))}\n\n`);
+          else process.stdout.write(`campaign ${c.id} (${printable(c.modelPath)}, seed ${c.seed}, ${c.status})\n${summaryTable(summarizeCampaign(store, c.id))}\n\n`);
         }
       } finally {
         store.close();

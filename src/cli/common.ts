@@ -3,7 +3,7 @@
  * the action wrapper that turns a ProactError into a one-line message and exit code 2.
  */
 import cliProgress from 'cli-progress';
-import { ProactError } from '../util/errors.js';
+import { ProactError, printable } from '../util/errors.js';
 
 /**
  * Parses an integer option value (commander passes strings) in [min, max]. Empty text is refused (Number('')
@@ -70,12 +70,14 @@ export function progressBar(label: string, total: number, extraFormat = ''): Pro
 
 /** Writes a line to stderr (logs, seeds, decisions), keeping stdout for results and --json. */
 export function log(message: string): void {
-  process.stderr.write(message + '\n');
+  // Line breaks the message means are kept; any other control character (from a path or a node name) is escaped.
+  process.stderr.write(message.split('\n').map(printable).join('\n') + '\n');
 }
 
 /** Formats a table of rows (arrays of cells) with aligned columns. */
 export function table(header: string[], rows: (string | number)[][]): string {
-  const cells = [header, ...rows.map((r) => r.map(String))];
+  // Cells quote node names and paths from the user's files: control characters are shown escaped.
+  const cells = [header, ...rows.map((r) => r.map((c) => printable(String(c))))];
   // A loop, not Math.max(...cells): a spread of 100,000 rows (faults show at a high BER) overflows the stack.
   const widths = header.map((_, k) => cells.reduce((w, r) => Math.max(w, (r[k] ?? '').length), 0));
   const line = (r: string[]) => r.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  ');

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openDataset, type Split } from '../data/index.js';
 import { prepareGraph, readOnnxFile, summarizeGraph } from '../graph/index.js';
 import { Session, checkModelContract, evaluate } from '../runtime/index.js';
-import { ProactError } from '../util/errors.js';
+import { ProactError, printable } from '../util/errors.js';
 import { log, parseIntOption, progressBar } from './common.js';
 
 export interface EvalCliOptions {
@@ -59,11 +59,11 @@ export function registerEval(program: Command): void {
       const ops = Object.entries(summary.ops).map(([k, v]) => `${k} x${v}`).join(', ');
       process.stdout.write(
         [
-          `model      ${o.model}`,
+          `model      ${printable(o.model)}`,
           `ops        ${ops}`,
           `parameters ${summary.parameters.toLocaleString('en-US')}`,
           `activation layers ${summary.activationLayers}`,
-          `data       ${ds.name} (${r.count} images)`,
+          `data       ${printable(ds.name)} (${r.count} images)`,
           `accuracy   ${(r.accuracy * 100).toFixed(2)}% (${r.correct}/${r.count})`,
           `speed      ${(r.count / r.seconds).toFixed(0)} images/s (${o.threads} threads, batch ${o.batch})`,
         ].join('\n') + '\n',

@@ -63,7 +63,8 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   prepareOutDir(outDir);
   const warnings = [...data.warnings];
   const scale = options.pngScale ?? 2;
-  if (!(scale > 0 && scale <= 8)) throw new ProactError(`report: PNG scale ${scale} must lie in (0, 8], e.g. 2`);
+  // Below 0.1 a figure rasterises to no pixel at all (resvg fails); above 8 the PNGs take hundreds of MB.
+  if (!(scale >= 0.1 && scale <= 8)) throw new ProactError(`report: PNG scale ${scale} must lie in [0.1, 8], e.g. 2`);
   const fontDirs = options.fontDirs ?? [];
   if (countFontFiles([...SYSTEM_FONT_DIRS, ...fontDirs]) === 0) {
     warnings.push(
