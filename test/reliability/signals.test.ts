@@ -8,7 +8,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { spawnCli } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, spawnCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'proact-signals-'));
 const MODEL = join(process.cwd(), 'models/mnist-lenet.onnx');
@@ -63,3 +64,20 @@ for (const workers of [1, 2]) {
     assert.doesNotMatch(r.stderr, /terminate called|Napi::Error|internal error|Aborted/);
   });
 }
+
+test('a storage failure (file-size limit) with 2 workers is the one-line error of 1 worker, exit 2, never an abort', () => {
+  const db = join(dir, 'fsize.sqlite');
+  // ulimit -f 60: the store may not grow past 60 KiB (SQLite gets EFBIG) after about a hundred trials.
+  const r = spawnSync('bash', ['-c', `ulimit -f 60; exec "${process.execPath}" "${CLI}" "$@"`, 'proact',
+    'campaign', '--model', MODEL, '--data', 'mnist', '--eval-limit', '5', '--ber', '1e-3', '--trials', '3000', '--workers', '2', '--db', db], { encoding: 'utf8', env: { ...process.env, PROACT_NO_PROGRESS: '1' } });
+  assert.equal(r.status, 2, r.stderr);
+  assert.doesNotMatch(r.stderr, /terminate called|Napi::Error|internal error/);
+  assert.match(r.stderr.trim().split('\n').at(-1)!, /^proact: .*fsize\.sqlite: saving trials failed: .*rerun to resume/);
+  const store = new Database(db, { readonly: true });
+  try {
+    assert.equal(store.pragma('integrity_check', { simple: true }), 'ok');
+    assert.ok((store.prepare('SELECT count(*) FROM trials').pluck().get() as number) > 0);
+  } finally {
+    store.close();
+  }
+});
