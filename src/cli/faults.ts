@@ -129,6 +129,7 @@ export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
   const plan = withSource(o.plan, () => planFromJSON(text, shapes));
   const faultable = makeFaultable(graph, { format: plan.format, kinds });
   checkBeforeValues(plan, faultable.surface, o);
+  checkPlanIsTrials(plan, faultable, o);
 
   const ds = openDataset(o.data, { split: o.split ?? 'test' });
   const batchSize = o.batchSize ?? 250;
@@ -192,6 +193,27 @@ function checkBeforeValues(plan: FaultPlan, surface: readonly { name: string; va
     if (!(Object.is(held, f.before) || (Number.isNaN(held) && Number.isNaN(f.before)))) {
       throw new ProactError(
         `${o.plan}: the plan expects ${f.before} at element ${f.index} of '${f.tensor}' but ${o.model} holds ${held}: replay it on the weights (and --bn mode) it was made for`,
+      );
+    }
+  }
+}
+
+/**
+ * A plan is a pure function of (seed, BER, trial) and its options: it is made again and must be the same,
+ * fault by fault. A hand-edited `after` (or any other field) would otherwise be replayed as if a trial
+ * had made it, and its accuracy taken for a campaign's.
+ */
+function checkPlanIsTrials(plan: FaultPlan, faultable: ReturnType<typeof makeFaultable>, o: ReplayOptions): void {
+  const again = campaignPlanner(faultable.surface, { format: plan.format, count: plan.count, policy: plan.policy, referenceSurface: plan.referenceSurface }, plan.seed).plan(plan.ber, plan.trial);
+  const same = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
+  const n = Math.max(again.faults.length, plan.faults.length);
+  for (let i = 0; i < n; i++) {
+    const f = plan.faults[i];
+    const g = again.faults[i];
+    if (!f || !g || f.tensor !== g.tensor || f.index !== g.index || f.bit !== g.bit || !same(f.before, g.before) || !same(f.after, g.after)) {
+      const what = f ? `fault ${i} (bit ${f.bit} of element ${f.index} of '${f.tensor}', after ${f.after})` : `fault ${i}`;
+      throw new ProactError(
+        `${o.plan}: ${what} is not what trial ${plan.trial} at BER ${plan.ber} with seed ${plan.seed} makes (${g ? `after ${g.after}` : `${again.faults.length} faults`}); the plan was edited — write it again with proact faults show --out`,
       );
     }
   }

@@ -94,3 +94,15 @@ test('faults show works at any valid BER (no spread Math.max over the faults)', 
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.stdout.split('\n').length > 3_000, 'one row per fault');
 });
+
+test('faults replay refuses a plan whose after was edited by hand', () => {
+  const plan = join(dir, 'edited-plan.json');
+  assert.equal(runCli(['faults', 'show', '--model', model, '--ber', '1e-3', '--trial', '1', '--out', plan, '--json']).code, 0);
+  const ok = runCli(['faults', 'replay', '--model', model, '--plan', plan, '--data', 'mnist', '--eval-limit', '20', '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const json = JSON.parse(readFileSync(plan, 'utf8')) as { faults: { after: number | string }[] };
+  assert.ok(json.faults.length > 0);
+  json.faults[0]!.after = 12345;
+  writeFileSync(plan, JSON.stringify(json));
+  expectUserError(runCli(['faults', 'replay', '--model', model, '--plan', plan, '--data', 'mnist', '--eval-limit', '20']), /edited-plan\.json: fault 0 \(.*after 12345\) is not what trial 1 at BER 0\.001 with seed 0 makes .*the plan was edited/);
+});
