@@ -61,9 +61,9 @@ export function registerWorker(program: Command): void {
       } finally {
         if (!stop.request.aborted) stop.dispose();
       }
-      // Bounded by the 30 s grace period schedulers give after SIGTERM: running batches get 12.5 s, a
-      // forced close 12.5 s more; a batch cut short goes back to the queue for another worker.
-      await handle.close(12_500);
+      // Bounded by the 30 s grace period schedulers give after SIGTERM: running batches get 10 s, a
+      // forced close 10 s more; a batch cut short goes back to the queue for another worker.
+      await handle.close(10_000);
       stop.dispose();
       log(`worker ${handle.name}: stopped`);
     });

@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { spawnCli } from '../helpers/cli.js';
 import { startTestRedis, SKIP_MESSAGE } from './redis.js';
 
@@ -68,4 +69,26 @@ test('queue: a coordinator whose Redis is gone past --queue-timeout marks the ca
   assert.equal(end.code, 2, c.stderr());
   const last = c.stderr().trim().split('\n').at(-1)!;
   assert.match(last, /^proact: queue/);
+});
+
+test('queue: a coordinator whose Redis is gone stops on SIGTERM within 30 s: interrupted, exit 143', async (t) => {
+  if (process.env.PROACT_REDIS_URL) return t.skip('starts and stops its own redis-server');
+  const redis = await startTestRedis();
+  if (!redis) return t.skip(SKIP_MESSAGE);
+  const db = join(dir, 'coordinator-term.sqlite');
+  const child = spawnCli(['campaign', '--model', MODEL, '--data', 'mnist', '--eval-limit', '50', '--ber', '1e-3', '--trials', '4', '--db', db, '--queue', redis.url, '--queue-prefix', 'gone4', '--queue-timeout', '600']);
+  const c = watch(child);
+  await c.waitFor(/worker is connected/);
+  await redis.stop();
+  const t0 = Date.now();
+  child.kill('SIGTERM');
+  const end = await c.exited;
+  assert.equal(end.code, 143, c.stderr());
+  assert.ok(Date.now() - t0 < 30_000, `stopped after ${Date.now() - t0} ms`);
+  const store = new Database(db, { readonly: true });
+  try {
+    assert.equal(store.prepare('SELECT status FROM campaigns').pluck().get(), 'interrupted');
+  } finally {
+    store.close();
+  }
 });
