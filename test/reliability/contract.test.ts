@@ -3,7 +3,8 @@
 // 1 is run one image at a time with the same accuracy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import onnxProto from 'onnx-proto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { i64, int, writeOnnx, type Graph } from '../../src/graph/index.js';
@@ -92,4 +93,28 @@ test('contract: eval on 0 images is an error', () => {
   const r = runCli(['eval', '--model', save('e.onnx', tinyCnn()), '--data', x]);
   assert.equal(r.code, 2, r.stderr);
   assert.doesNotMatch(r.stdout, /0\.00%/);
+});
+
+test('a model with external data is read by campaign and harden, as by eval', () => {
+  const folder = join(dir, 'external');
+  mkdirSync(join(folder, 'weights'), { recursive: true });
+  const m = onnxProto.onnx.ModelProto.decode(writeOnnx(tinyCnn()));
+  const t = m.graph!.initializer!.find((i) => i.name === 'fc2.bias')!;
+  const bias = Buffer.from(t.rawData!);
+  writeFileSync(join(folder, 'weights', 'fc2.bin'), bias);
+  t.rawData = new Uint8Array(0);
+  t.dataLocation = onnxProto.onnx.TensorProto.DataLocation.EXTERNAL;
+  t.externalData = [
+    onnxProto.onnx.StringStringEntryProto.create({ key: 'location', value: 'weights/fc2.bin' }),
+    onnxProto.onnx.StringStringEntryProto.create({ key: 'offset', value: '0' }),
+    onnxProto.onnx.StringStringEntryProto.create({ key: 'length', value: String(bias.length) }),
+  ];
+  const model = join(folder, 'model.onnx');
+  writeFileSync(model, onnxProto.onnx.ModelProto.encode(m).finish());
+  const e = runCli(evalArgs(model));
+  assert.equal(e.code, 0, e.stderr);
+  const c = runCli(['campaign', '--model', model, '--data', 'mnist', '--eval-limit', '20', '--ber', '1e-3', '--trials', '2', '--db', join(folder, 'r.sqlite'), '--json']);
+  assert.equal(c.code, 0, c.stderr);
+  const h = runCli(['harden', '--method', 'ranger', '--model', model, '--data', 'mnist', '--profile-images', '64', '--validation', '100', '--out', join(folder, 'h.onnx'), '--json']);
+  assert.equal(h.code, 0, h.stderr);
 });
