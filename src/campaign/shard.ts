@@ -109,12 +109,16 @@ export function mergeStores(inputs: readonly string[], out: string): MergeReport
   }
 }
 
-/** The shard count and indices a store's trials of one campaign carry ('1/1' for unsharded trials). */
+/**
+ * The shard count and indices a store's trials of one campaign carry (0 and none when no trial has a
+ * shard label: trials of a whole run or of queue mode have none, and fit any shard count).
+ */
 function shardsOf(trials: readonly StoredTrial[], where: string): { count: number; indices: Set<number> } {
   let count: number | undefined;
   const indices = new Set<number>();
   for (const t of trials) {
-    const shard = t.shard === null ? WHOLE : parseShard(t.shard);
+    if (t.shard === null) continue;
+    const shard = parseShard(t.shard);
     if (count !== undefined && shard.count !== count) {
       throw new ProactError(`merge: ${where} holds trials of ${count}-way and ${shard.count}-way shards; merge only shards of one run (the same --shard i/N count)`);
     }
