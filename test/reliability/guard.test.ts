@@ -13,6 +13,7 @@ import { runCli, expectUserError } from '../helpers/cli.js';
 import { writeTinyCnn } from '../helpers/tinymodel.js';
 import { capWorkers } from '../../src/campaign/index.js';
 import { parseIntOption } from '../../src/cli/common.js';
+import { mulberry32 } from '../../src/data/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'proact-guard-'));
 const model = writeTinyCnn(join(dir, 'model.onnx'));
@@ -105,4 +106,19 @@ test('faults replay refuses a plan whose after was edited by hand', () => {
   json.faults[0]!.after = 12345;
   writeFileSync(plan, JSON.stringify(json));
   expectUserError(runCli(['faults', 'replay', '--model', model, '--plan', plan, '--data', 'mnist', '--eval-limit', '20']), /edited-plan\.json: fault 0 \(.*after 12345\) is not what trial 1 at BER 0\.001 with seed 0 makes .*the plan was edited/);
+});
+
+test('seeds: a seed and the same seed plus 2^32 give different splits; seeds below 2^32 keep their stream', () => {
+  const draw = (seed: number) => Array.from({ length: 4 }, mulberry32(seed));
+  assert.notDeepEqual(draw(5), draw(5 + 2 ** 32));
+  // mulberry32(5)'s first draws as before the fold (state 5 >>> 0): the published algorithm's values.
+  let state = 5;
+  const reference = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  assert.deepEqual(draw(5), Array.from({ length: 4 }, reference));
 });
