@@ -122,3 +122,25 @@ test('seeds: a seed and the same seed plus 2^32 give different splits; seeds bel
   };
   assert.deepEqual(draw(5), Array.from({ length: 4 }, reference));
 });
+
+test('harden with no training images left is an error, not NaN thresholds', () => {
+  expectUserError(
+    runCli(['harden', '--method', 'ranger', '--model', model, '--data', 'mnist', '--validation', '60000', '--out', join(dir, 'nan.onnx')]),
+    /--validation 60000: leaves no training images out of 60000 in .*; give a smaller --validation/,
+  );
+});
+
+test('a stored model path with control characters is shown escaped; the report is written', () => {
+  const folder = join(dir, 'escape');
+  mkdirSync(folder);
+  const evil = join(folder, 'm\u001b[31m.onnx');
+  writeTinyCnn(evil);
+  const db = join(folder, 'r.sqlite');
+  const c = runCli(['campaign', '--model', evil, '--data', 'mnist', '--eval-limit', '20', '--ber', '1e-3,1e-2', '--trials', '2', '--db', db]);
+  assert.equal(c.code, 0, c.stderr);
+  assert.ok(!c.stderr.includes('\u001b') && !c.stdout.includes('\u001b'), 'no raw escape on the terminal');
+  const e = runCli(['campaign', 'export', db]);
+  assert.match(e.stdout, /m\\u001b\[31m\.onnx/);
+  const r = runCli(['report', db, '--out', join(folder, 'report')]);
+  assert.equal(r.code, 0, r.stderr);
+});
