@@ -6,15 +6,17 @@
  * the same for any number of workers).
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ProactError } from '../util/errors.js';
+import { checkInputFile } from '../util/outputs.js';
 import { prepareGraph, readOnnx, type Graph } from '../graph/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
 import { FaultPlanner, parseCountModel, parseFloatPolicy, parseFormat, checkBer, strataWeights, type FloatPolicy, type Sampling } from '../faults/index.js';
-import { Session } from '../runtime/index.js';
+import { Session, checkModelContract } from '../runtime/index.js';
 import { makeFaultable, sha256, type FaultableModel } from './model.js';
-import { TrialPool } from './pool.js';
-import { predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
-import { openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
+import { TrialPool, type TrialRef } from './pool.js';
+import { evalSetExpectation, predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
+import { checkPlannedTrials, openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
 import { leveugleSampleSize, DEFAULT_MIN_TRIALS, type IntervalMethod } from './stats.js';
 import { DEFAULT_TRIAL_COST_IMAGES, runDesign, type BerDesignOptions, type TrialSpec, type TrialValue } from './design.js';
 import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
@@ -26,6 +28,8 @@ export const DEFAULT_BERS = [1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5];
  * rule out rare collapses to +-1 point (docs/campaigns.md), so the cap must leave room for that.
  */
 export const DEFAULT_PRECISION_MAX_TRIALS = 2000;
+/** Most trials per BER a campaign plans (a million trials at one BER is far past any useful precision). */
+export const MAX_TRIALS_PER_BER = 1_000_000;
 
 export type { SurfaceKind } from '../faults/index.js';
 import type { SurfaceKind } from '../faults/index.js';
@@ -88,6 +92,8 @@ export interface CampaignStartInfo {
   alreadyDone: number;
   leveugle: number;
   resumed: boolean;
+  /** The model has a fixed batch of 1: every image is run on its own (slower, same results). */
+  oneImageAtATime: boolean;
 }
 
 export interface CampaignProgress {
@@ -131,7 +137,11 @@ function validate(o: CampaignOptions): void {
   parseFormat(o.format ?? 'float32');
   parseCountModel(o.count ?? 'bernoulli');
   parseFloatPolicy(o.policy ?? 'ieee');
-  if (o.trials !== undefined && !(Number.isInteger(o.trials) && o.trials >= 1)) throw new ProactError(`--trials ${o.trials}: expected an integer >= 1`);
+  if (o.trials !== undefined && !(Number.isInteger(o.trials) && o.trials >= 1 && o.trials <= MAX_TRIALS_PER_BER))
+    throw new ProactError(`--trials ${o.trials}: expected an integer from 1 to ${MAX_TRIALS_PER_BER.toLocaleString('en-US')}`);
+  const bers = o.bers ?? DEFAULT_BERS;
+  const twice = bers.find((b, i) => bers.indexOf(b) !== i);
+  if (twice !== undefined) throw new ProactError(`--ber: ${twice} is given twice; list each BER once`);
   if (o.precision !== undefined && !(o.precision > 0 && o.precision < 1)) throw new ProactError(`--precision ${o.precision}: expected a fraction in (0, 1), e.g. 0.01 for +-1 point`);
   if (o.precision !== undefined && o.shard && o.shard.count > 1)
     throw new ProactError('--shard needs a fixed --trials count: sequential stopping (--precision) must see every trial of a BER; run shards with --trials N');
@@ -216,6 +226,8 @@ export interface CampaignInputs {
    * overhead, hardening log, written by `proact harden`); stored with the campaign so reports can show them.
    */
   artifacts: Record<string, JsonValue>;
+  /** The model file, named in errors. */
+  modelPath: string;
 }
 
 /** ONNX metadata keys holding report artifacts. */
@@ -237,25 +249,27 @@ function metadataArtifacts(g: Graph): Record<string, JsonValue> {
 /** Reads the model file and the evaluation records; the content hashes identify them wherever they are loaded. */
 export function loadCampaignInputs(o: CampaignInputOptions): CampaignInputs {
   let modelBytes: Uint8Array;
+  checkInputFile(o.model, '--model');
   try {
     modelBytes = readFileSync(o.model);
   } catch {
     throw new ProactError(`${o.model}: cannot read the model file; give the path to an .onnx file`);
   }
-  const graph: Graph = prepareGraph(readOnnx(modelBytes, { source: o.model }), { foldBatchNorm: o.foldBatchNorm ?? true });
+  const graph: Graph = prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) }), { foldBatchNorm: o.foldBatchNorm ?? true });
   const ds = openDataset(o.data, { split: o.split ?? 'test' });
   const evalOffset = o.evalOffset ?? 0;
   const evalSet = loadEvalSet(ds, evalOffset, o.evalLimit ?? ds.count);
   const faultable = makeFaultable(graph, { format: o.format ?? 'float32', kinds: o.surface ?? ['weight', 'bias', 'threshold'] });
   const dataId = `${ds.name}:${evalOffset}+${evalSet.count}:${sha256(evalSet.x).slice(0, 16)}`;
-  return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph) };
+  return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph), modelPath: o.model };
 }
 
 /** Clean (golden) run of the model under the campaign's number format. */
-export async function runClean(inputs: CampaignInputs, batchSize: number, threads: number): Promise<ModelOutcome> {
-  const session = await Session.create(inputs.faultable.bytes, { threads });
+export async function runClean(inputs: CampaignInputs, batchSize: number, threads: number): Promise<ModelOutcome & { oneImageAtATime: boolean }> {
+  const session = await Session.create(inputs.faultable.bytes, { threads, name: inputs.modelPath });
   try {
-    return await predictAll(session, inputs.evalSet, batchSize);
+    const contract = checkModelContract(session, evalSetExpectation(inputs.evalSet));
+    return { ...(await predictAll(session, inputs.evalSet, batchSize)), oneImageAtATime: contract.fixedBatch === 1 };
   } finally {
     await session.release();
   }
@@ -267,7 +281,7 @@ export interface PreparedCampaign extends CampaignInputs {
   trials: number;
   seed: number;
   batchSize: number;
-  clean: ModelOutcome;
+  clean: ModelOutcome & { oneImageAtATime: boolean };
   cleanAccuracy: number;
   spec: CampaignSpec;
   /** The campaign's fault planner (its critical set already computed for stratified sampling). */
@@ -308,6 +322,7 @@ export function openCampaign(store: ResultStore, prepared: PreparedCampaign, o: 
   if (!created && existing > 0 && !o.resume)
     throw new ProactError(`${o.db}: this campaign already has ${existing} stored trials; pass --resume to continue it, or --db another file`);
   const rec = store.getCampaign(id)!;
+  if (!created) checkPlannedTrials(store, rec, store.trials(id)); // a resume refuses trials this campaign never planned
   if (rec.cleanAccuracy !== null && rec.cleanAccuracy !== prepared.cleanAccuracy)
     throw new ProactError(`${o.db}: stored clean accuracy ${rec.cleanAccuracy} differs from this run's ${prepared.cleanAccuracy}; the runtime or data changed, use another --db`);
   store.setStatus(id, 'running');
@@ -372,8 +387,12 @@ export function trialContext(inputs: CampaignInputs, clean: ModelOutcome, batchS
 
 /** Trials a campaign plans: `trials` per BER (the maximum with sequential stopping), those of `shard` only. */
 export function plannedTrials(bers: readonly number[], trials: number, shard: Shard): number {
+  // Counted, not enumerated: at BER index b the shard runs t = r, r + N, ... below `trials`, r = (i - 1 - b) mod N.
   let planned = 0;
-  for (let b = 0; b < bers.length; b++) for (let t = 0; t < trials; t++) if (trialInShard(b, t, shard)) planned++;
+  for (let b = 0; b < bers.length; b++) {
+    const first = (((shard.index - 1 - b) % shard.count) + shard.count) % shard.count;
+    if (first < trials) planned += Math.floor((trials - 1 - first) / shard.count) + 1;
+  }
   return planned;
 }
 
@@ -399,6 +418,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       alreadyDone: done.size,
       leveugle: leveugleSampleSize(Infinity, o.precision ?? 0.01, o.confidence ?? 0.95),
       resumed: !created,
+      oneImageAtATime: prepared.clean.oneImageAtATime,
     });
 
     const pool = await TrialPool.start(context, workers);
@@ -411,13 +431,13 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         const accs = store.trials(id, ber).map((t) => t.accuracy);
         let halfWidth = Infinity;
         const runWave = async (wave: TrialSpec[]) => {
-          const tasks: TrialTask[] = [];
-          for (const spec of wave) {
-            if (trialInShard(b, spec.trial, shard) && !done.has(trialKey(ber, spec.trial))) tasks.push({ ber, trial: spec.trial, faults: planner.plan(ber, spec.trial).faults, images: spec.images });
-          }
+          // Plans are made per trial as the pool hands trials out (never a whole wave of plans in memory).
+          const refs: (TrialRef & { images: number })[] = [];
+          for (const spec of wave) if (trialInShard(b, spec.trial, shard) && !done.has(trialKey(ber, spec.trial))) refs.push({ ber, trial: spec.trial, images: spec.images });
+          const imagesOf = new Map(refs.map((r) => [r.trial, r.images]));
           const abortWatch = setInterval(() => signal.aborted && pool.stop(), 100);
           try {
-            await pool.run(tasks, (r) => {
+            await pool.run(refs, (ref): TrialTask => ({ ber: ref.ber, trial: ref.trial, faults: planner.plan(ref.ber, ref.trial).faults, images: imagesOf.get(ref.trial)! }), (r) => {
               store.insertTrial(id, { ...r, shard: shardLabel });
               done.add(trialKey(ber, r.trial));
               accs.push(r.accuracy);

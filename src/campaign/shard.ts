@@ -8,7 +8,7 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ProactError } from '../util/errors.js';
-import { canonicalJson, openStore, trialKey, type CampaignRecord, type ResultStore, type StoredTrial } from './store.js';
+import { campaignPlan, canonicalJson, checkPlannedTrials, openStore, trialKey, type CampaignRecord, type ResultStore, type StoredTrial } from './store.js';
 
 /** Shard `index` of `count`, 1-based: { index: 2, count: 3 } is '2/3'. */
 export interface Shard {
@@ -67,6 +67,17 @@ export interface MergeReport {
    * first one merged is kept.
    */
   artifactConflicts: string[];
+  /** Campaigns still missing planned trials after the merge (status `partial`), with the shards that lack them. */
+  partial: PartialCampaign[];
+}
+
+export interface PartialCampaign {
+  /** First 12 hex digits of the campaign key. */
+  key: string;
+  stored: number;
+  planned: number;
+  /** Shards ('i/N') with trials missing. */
+  missingShards: string[];
 }
 
 /**
@@ -76,6 +87,7 @@ export interface MergeReport {
  * `out` is left as it was: the whole merge is one transaction. A campaign is 'complete' only if every copy is.
  */
 export function mergeStores(inputs: readonly string[], out: string): MergeReport {
+  // Shards of one run are merged together: the check sees every input before anything is written.
   if (inputs.length === 0) throw new ProactError('merge: no input stores; give the store files of the shards to merge');
   const outPath = canonicalPath(out);
   for (const input of inputs) {
@@ -87,6 +99,7 @@ export function mergeStores(inputs: readonly string[], out: string): MergeReport
   let target: ResultStore | undefined;
   try {
     for (const input of inputs) sources.push(openStore(input, { readonly: true }));
+    checkOneRun(sources);
     const output = openStore(out);
     target = output;
     return output.transaction('merging stores', () => mergeInto(output, sources));
@@ -96,8 +109,84 @@ export function mergeStores(inputs: readonly string[], out: string): MergeReport
   }
 }
 
+/**
+ * The shard count and indices a store's trials of one campaign carry (0 and none when no trial has a
+ * shard label: trials of a whole run or of queue mode have none, and fit any shard count).
+ */
+function shardsOf(trials: readonly StoredTrial[], where: string): { count: number; indices: Set<number> } {
+  let count: number | undefined;
+  const indices = new Set<number>();
+  for (const t of trials) {
+    if (t.shard === null) continue;
+    const shard = parseShard(t.shard);
+    if (count !== undefined && shard.count !== count) {
+      throw new ProactError(`merge: ${where} holds trials of ${count}-way and ${shard.count}-way shards; merge only shards of one run (the same --shard i/N count)`);
+    }
+    count = shard.count;
+    indices.add(shard.index);
+  }
+  return { count: count ?? 0, indices };
+}
+
+/**
+ * The inputs must be shards of one run: for each campaign key, the same shard count N in every input,
+ * and no shard in two inputs (the same shard twice would be counted as a whole run's worth of trials).
+ */
+function checkOneRun(sources: readonly ResultStore[]): void {
+  const seen = new Map<string, { count: number; shards: Map<number, string> }>();
+  for (const source of sources) {
+    for (const campaign of source.listCampaigns()) {
+      const label = `campaign ${campaign.key.slice(0, 12)}`;
+      const { count, indices } = shardsOf(source.trials(campaign.id), `${source.path}: ${label}`);
+      if (count === 0) continue;
+      const entry = seen.get(campaign.key) ?? { count, shards: new Map<number, string>() };
+      if (entry.count !== count) {
+        throw new ProactError(`merge: ${source.path}: ${label} was run as ${count} shards, another input as ${entry.count}; merge only the shards of one run (same --shard i/N count)`);
+      }
+      for (const index of indices) {
+        const other = entry.shards.get(index);
+        if (other !== undefined) {
+          throw new ProactError(`merge: shard ${index}/${count} of ${label} is in both ${other} and ${source.path}; give each shard's store once`);
+        }
+        entry.shards.set(index, source.path);
+      }
+      seen.set(campaign.key, entry);
+    }
+  }
+}
+
+/**
+ * After a merge: a campaign whose planned trials are all stored keeps the combined status; one with
+ * trials missing is `partial`, with the shards that lack them named.
+ */
+function markCompleteness(output: ResultStore, keys: Iterable<string>, report: MergeReport): void {
+  for (const key of keys) {
+    const campaign = output.getCampaign(key)!;
+    const plan = campaignPlan(campaign);
+    if (plan === undefined || campaign.options.precision !== undefined) continue; // sequential stopping: no fixed plan
+    const trials = output.trials(campaign.id);
+    checkPlannedTrials(output, campaign, trials);
+    const { count } = shardsOf(trials, `${output.path}: campaign ${key.slice(0, 12)}`);
+    const stored = new Set(trials.map((t) => trialKey(t.ber, t.trial)));
+    const shardCount = Math.max(1, count);
+    const missing = new Set<string>();
+    plan.bers.forEach((ber, b) => {
+      for (let t = 0; t < plan.trials; t++) {
+        if (stored.has(trialKey(ber, t))) continue;
+        for (let index = 1; index <= shardCount; index++) if (trialInShard(b, t, { index, count: shardCount })) missing.add(formatShard({ index, count: shardCount }));
+      }
+    });
+    const planned = plan.bers.length * plan.trials;
+    if (trials.length === planned && campaign.status === 'partial') output.setStatus(campaign.id, 'complete');
+    if (trials.length < planned) {
+      output.setStatus(campaign.id, 'partial');
+      report.partial.push({ key: key.slice(0, 12), stored: trials.length, planned, missingShards: [...missing].sort() });
+    }
+  }
+}
+
 function mergeInto(output: ResultStore, sources: readonly ResultStore[]): MergeReport {
-  const report: MergeReport = { campaigns: 0, newCampaigns: 0, trialsAdded: 0, trialsAlreadyPresent: 0, artifactConflicts: [] };
+  const report: MergeReport = { campaigns: 0, newCampaigns: 0, trialsAdded: 0, trialsAlreadyPresent: 0, artifactConflicts: [], partial: [] };
   const seenKeys = new Set<string>();
   const conflicts = new Set<string>();
   for (const source of sources) {
@@ -133,6 +222,7 @@ function mergeInto(output: ResultStore, sources: readonly ResultStore[]): MergeR
     }
   }
   report.artifactConflicts = [...conflicts];
+  markCompleteness(output, seenKeys, report);
   return report;
 }
 
@@ -148,7 +238,7 @@ function reconcileCampaign(output: ResultStore, id: number, incoming: CampaignRe
       );
     }
   }
-  if (mine.status === 'complete' && incoming.status !== 'complete') output.setStatus(id, incoming.status);
+  if ((mine.status === 'complete' || mine.status === 'partial') && incoming.status !== 'complete') output.setStatus(id, incoming.status);
 }
 
 function sameResults(a: StoredTrial, b: StoredTrial): boolean {

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants as fsConstants, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ProactError } from '../util/errors.js';
-import { strataWeights, type Sampling } from '../faults/index.js';
+import { STRATA, STRATUM_STRIDE, strataWeights, type Sampling } from '../faults/index.js';
 import { aucLog10, parseIntervalMethod, summarize, type AucLog10, type IntervalMethod, type Summary } from './stats.js';
 import { summarizeDesign } from './design.js';
 import type { TrialOutcome } from './trial.js';
@@ -47,7 +47,8 @@ export interface CampaignSpec {
   cleanAccuracy?: number;
 }
 
-export type CampaignStatus = 'running' | 'complete' | 'interrupted' | 'failed';
+/** `partial`: a merge found planned trials missing (shards not merged in yet). */
+export type CampaignStatus = 'running' | 'complete' | 'interrupted' | 'failed' | 'partial';
 
 export interface CampaignRecord {
   id: number;
@@ -128,7 +129,7 @@ export function trialKey(ber: number, trial: number): string {
 
 const SCHEMA = `
 CREATE TABLE campaigns (
-  id INTEGER PRIMARY KEY,
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
   key TEXT NOT NULL UNIQUE,
   created TEXT NOT NULL,
   tool_version TEXT NOT NULL,
@@ -291,6 +292,7 @@ export class ResultStore {
         )
         .run(key, new Date().toISOString(), spec.toolVersion, spec.modelPath, spec.modelHash, spec.data, spec.seed, optionsJson, spec.cleanAccuracy ?? null);
       const id = Number(this.db.prepare('SELECT id FROM campaigns WHERE key = ?').pluck().get(key));
+      if (result.changes > 0) this.refuseOrphans(id);
       if (result.changes === 0 && spec.cleanAccuracy !== undefined) {
         this.db.prepare('UPDATE campaigns SET clean_accuracy = ? WHERE id = ? AND clean_accuracy IS NULL').run(spec.cleanAccuracy, id);
       }
@@ -322,6 +324,7 @@ export class ResultStore {
           record.status,
         );
       const id = Number(this.db.prepare('SELECT id FROM campaigns WHERE key = ?').pluck().get(record.key));
+      if (result.changes > 0) this.refuseOrphans(id);
       return { id, created: result.changes > 0 };
     });
   }
@@ -449,7 +452,32 @@ export class ResultStore {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    if (!this.readonly) {
+      // Leave the file in rollback-journal mode when this is the last connection: a WAL-mode file makes
+      // every later reader (report, export, merge input) create -wal and -shm files beside it, files the
+      // user never asked for. With another process still connected SQLite keeps WAL (busy): fine.
+      try {
+        this.db.pragma('busy_timeout = 0'); // never wait for the other process: it keeps the file in WAL
+        this.db.pragma('journal_mode = DELETE');
+      } catch {
+        // another connection holds the file: it stays in WAL mode, as it must
+      }
+    }
+    this.db.close();
+  }
+
+  /**
+   * A new campaign must start empty. Trials or artifacts already filed under its id belong to a
+   * campaign whose row was deleted (by hand, with foreign keys off; stores of schema 1 reuse ids): a
+   * new, different campaign would adopt them as its own. Refused as damage (the transaction rolls back).
+   */
+  private refuseOrphans(id: number): void {
+    const trials = Number(this.db.prepare('SELECT count(*) FROM trials WHERE campaign_id = ?').pluck().get(id));
+    const artifacts = Number(this.db.prepare('SELECT count(*) FROM artifacts WHERE campaign_id = ?').pluck().get(id));
+    if (trials + artifacts > 0) {
+      throw damaged(this.path, `campaign id ${id}`, `has ${trials} trials and ${artifacts} artifacts of a deleted campaign (orphans), which a new campaign would adopt`);
+    }
   }
 
   private requireCampaign(campaignId: number): void {
@@ -493,6 +521,31 @@ function trialsByBer(store: ResultStore, campaignId: number): Map<number, Stored
   return byBer;
 }
 
+/** The BERs and trials per BER a campaign planned, from its stored options; undefined when it does not say. */
+export function campaignPlan(campaign: CampaignRecord): { bers: number[]; trials: number } | undefined {
+  const { bers, trials } = campaign.options;
+  if (!Array.isArray(bers) || !bers.every((b) => typeof b === 'number') || typeof trials !== 'number') return undefined;
+  return { bers: bers as number[], trials };
+}
+
+/**
+ * Refuses trials the campaign never planned (a BER not in its list, an index past its trial count):
+ * they come from a damaged or hand-edited store, and summarising them would report numbers no run made.
+ */
+export function checkPlannedTrials(store: ResultStore, campaign: CampaignRecord, trials: readonly StoredTrial[]): void {
+  const plan = campaignPlan(campaign);
+  if (plan === undefined) return;
+  const bers = new Set(plan.bers);
+  // A stratified trial's number is stratum * STRATUM_STRIDE + its index in the stratum.
+  const stratified = campaignDesign(campaign).sampling === 'stratified';
+  for (const t of trials) {
+    if (!bers.has(t.ber)) throw damaged(store.path, `campaign ${campaign.id}`, `holds trial ${t.trial} at BER ${t.ber}, a BER it never planned (${plan.bers.join(', ')})`);
+    const index = stratified ? t.trial % STRATUM_STRIDE : t.trial;
+    if (index >= plan.trials || (stratified && Math.floor(t.trial / STRATUM_STRIDE) >= STRATA))
+      throw damaged(store.path, `campaign ${campaign.id}`, `holds trial ${t.trial} at BER ${t.ber}, past the ${plan.trials} trials per BER it planned`);
+  }
+}
+
 /** How a campaign's trials were sampled and how its intervals are made, read back from its options. */
 export interface CampaignDesignInfo {
   sampling: Sampling;
@@ -524,6 +577,7 @@ export function campaignDesign(campaign: CampaignRecord): CampaignDesignInfo {
 export function summarizeCampaign(store: ResultStore, campaignId: number, options: { confidence?: number; interval?: IntervalMethod } = {}): CampaignSummary {
   const campaign = store.getCampaign(campaignId);
   if (campaign === undefined) throw new ProactError(`${store.path}: no campaign with id ${campaignId}; list them with listCampaigns()`);
+  checkPlannedTrials(store, campaign, store.trials(campaignId));
   const design = campaignDesign(campaign);
   const confidence = options.confidence ?? design.confidence;
   const interval = options.interval ?? design.interval;
@@ -642,7 +696,7 @@ function storedObject(text: unknown, path: string, what: string): JsonObject {
   return value;
 }
 
-const CAMPAIGN_STATUSES: readonly string[] = ['running', 'complete', 'interrupted', 'failed'];
+const CAMPAIGN_STATUSES: readonly string[] = ['running', 'complete', 'interrupted', 'failed', 'partial'];
 const isInteger = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -677,6 +731,10 @@ function trialFromRow(row: TrialRow, path: string): StoredTrial {
   if (!(isInteger(row.faults) && row.faults >= 0)) throw damaged(path, what, `has faults ${String(row.faults)}`);
   for (const column of ['accuracy', 'sdc', 'due', 'seconds'] as const)
     if (!isFiniteNumber(row[column])) throw damaged(path, what, `has ${column} ${String(row[column])}, not a finite number`);
+  // Fractions of the evaluated images: a value outside [0, 1] no campaign can produce.
+  for (const column of ['accuracy', 'sdc', 'due'] as const)
+    if (!(row[column] >= 0 && row[column] <= 1)) throw damaged(path, what, `has ${column} ${row[column]}, outside [0, 1]`);
+  if (row.seconds < 0) throw damaged(path, what, `has a negative time ${row.seconds}`);
   if (row.shard !== null && typeof row.shard !== 'string') throw damaged(path, what, 'has a shard that is not text');
   if (typeof row.created !== 'string') throw damaged(path, what, 'has no creation time');
   const images = row.images ?? null;
@@ -708,6 +766,9 @@ function checkTrial(r: TrialRecord): void {
   if (!(Number.isInteger(r.faults) && r.faults >= 0)) throw new ProactError(`${where}: faults ${r.faults} must be an integer >= 0`);
   for (const field of ['accuracy', 'sdc', 'due', 'seconds'] as const) {
     if (!Number.isFinite(r[field])) throw new ProactError(`${where}: ${field} is ${r[field]}, must be a finite number`);
+  }
+  for (const field of ['accuracy', 'sdc', 'due'] as const) {
+    if (!(r[field] >= 0 && r[field] <= 1)) throw new ProactError(`${where}: ${field} is ${r[field]}, must be a fraction in [0, 1]`);
   }
 }
 

@@ -4,7 +4,7 @@
  * do not depend on the number of workers.
  */
 import { trialImages, type FaultPlan } from '../faults/index.js';
-import { Session } from '../runtime/index.js';
+import { Session, checkModelContract, runClassifier, type ContractExpectation } from '../runtime/index.js';
 import { applyPlanToBytes } from './model.js';
 
 /** The evaluation images decoded once per campaign (shareable with workers through SharedArrayBuffer). */
@@ -60,6 +60,13 @@ export interface ModelOutcome {
   nonFinite: number;
 }
 
+/** What the model must accept and give for `evalSet` (labels 0..max label). */
+export function evalSetExpectation(evalSet: EvalSet): ContractExpectation {
+  let maxLabel = 0;
+  for (let i = 0; i < evalSet.count; i++) maxLabel = Math.max(maxLabel, evalSet.labels[i]!);
+  return { imageShape: evalSet.shape, numClasses: maxLabel + 1 };
+}
+
 /**
  * Runs `session` over the evaluation set, or over the images `indices` of it (ascending); argmax per
  * input (first maximum, as torch.argmax). Predictions come in the order of the images evaluated.
@@ -67,8 +74,8 @@ export interface ModelOutcome {
 export async function predictAll(session: Session, evalSet: EvalSet, batchSize: number, indices?: Int32Array): Promise<ModelOutcome> {
   const [c, h, w] = evalSet.shape;
   const size = c * h * w;
-  const input = session.inputNames[0]!;
-  const output = session.outputNames[0]!;
+  const expect = evalSetExpectation(evalSet);
+  const contract = checkModelContract(session, expect);
   const count = indices?.length ?? evalSet.count;
   const predictions = new Int32Array(count);
   let correct = 0;
@@ -94,9 +101,7 @@ export async function predictAll(session: Session, evalSet: EvalSet, batchSize: 
         x = copy;
       }
     }
-    const out = (await session.run({ [input]: { data: x, dims: [n, c, h, w] } }, [output]))[output]!;
-    const classes = out.dims[1] as number;
-    const logits = out.data;
+    const { logits, classes } = await runClassifier(session, contract, x, n, expect);
     for (let i = 0; i < n; i++) {
       let best = 0;
       let bestV = -Infinity;
@@ -139,7 +144,7 @@ export async function runTrial(ctx: TrialContext, task: TrialTask): Promise<Tria
     }
     return { ber: task.ber, trial: task.trial, accuracy: correct / n, sdc: 0, due: due / n, faults: 0, images: n, seconds: (performance.now() - t0) / 1000 };
   }
-  const session = await Session.create(applyPlanToBytes(ctx, task.faults), { threads: ctx.threads });
+  const session = await Session.create(applyPlanToBytes(ctx, task.faults), { threads: ctx.threads, name: `the model with the faults of trial ${task.trial} at BER ${task.ber}` });
   try {
     const r = await predictAll(session, ctx.evalSet, ctx.batchSize, indices);
     let sdc = 0;

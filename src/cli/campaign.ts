@@ -1,8 +1,11 @@
 /** `proact campaign`: statistical fault-injection campaigns over bit error rates; `merge` and `export`. */
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   DEFAULT_BERS,
+  DEFAULT_PRECISION_MAX_TRIALS,
+  MAX_TRIALS_PER_BER,
+  WORKERS_PER_CORE,
+  capWorkers,
   compareCampaigns,
   exportTrialsCsv,
   mergeStores,
@@ -16,9 +19,12 @@ import {
   type SurfaceKind,
 } from '../campaign/index.js';
 import { runQueuedCampaign } from '../queue/index.js';
-import { ProactError } from '../util/errors.js';
+import { ProactError, printable } from '../util/errors.js';
+import { writeFileAtomic } from '../util/files.js';
+import { guardOutputs } from '../util/outputs.js';
 import { parseFloatOption, parseIntOption, parseNumberList, progressBar, log, table } from './common.js';
 import { registerCampaignStatus } from './worker.js';
+import { SIGNAL_EXIT_CODES, stopOnSignals } from './stop.js';
 
 interface CampaignCli {
   model: string;
@@ -93,7 +99,7 @@ export function registerCampaign(program: Command): void {
     .option('--data <dir>', "evaluation data (CIFAR dir, MNIST IDX, .npy) or 'mnist'")
     .option('--split <split>', 'train or test', 'test')
     .option('--ber <list>', 'comma-separated bit error rates', parseNumberList('--ber'), DEFAULT_BERS)
-    .option('--trials <n>', 'trials per BER (the maximum with --precision; default 100, 2000 with --precision)', parseIntOption('--trials', 1))
+    .option('--trials <n>', `trials per BER (the maximum with --precision; default 100, 2000 with --precision; at most ${MAX_TRIALS_PER_BER.toLocaleString('en-US')})`, parseIntOption('--trials', 1, MAX_TRIALS_PER_BER))
     .option('--wave <n>', 'trials per wave of the sequential rule (waves grow to an eighth of the trials so far)', parseIntOption('--wave', 1), 10)
     .option('--min-trials <n>', 'never stop on --precision before this many trials', parseIntOption('--min-trials', 1), 10)
     .option('--precision <p>', 'stop a BER once the half-width of the accuracy confidence sequence is <= p (e.g. 0.01)', parseFloatOption('--precision'))
@@ -110,7 +116,7 @@ export function registerCampaign(program: Command): void {
     .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
     .option('--eval-limit <n>', 'evaluate each trial on the first n records only', parseIntOption('--eval-limit', 1))
     .option('--seed <s>', 'campaign seed (fault plans are a pure function of seed, BER and trial)', parseIntOption('--seed', 0), 0)
-    .option('--workers <w>', 'worker threads (each runs whole trials)', parseIntOption('--workers', 1), 1)
+    .option('--workers <w>', `worker threads (each runs whole trials; at most the trials and ${WORKERS_PER_CORE} per core)`, parseIntOption('--workers', 1), 1)
     .option('--threads <t>', 'onnxruntime intra-op threads per worker', parseIntOption('--threads', 1))
     .option('--batch <n>', 'batch size', parseIntOption('--batch', 1), 250)
     .option('--db <file>', 'SQLite results database', 'results.sqlite')
@@ -130,13 +136,14 @@ export function registerCampaign(program: Command): void {
       if (o.queue && command.getOptionValueSource('workers') === 'cli') throw new ProactError('--workers with --queue: the trials run in `proact worker` processes; give them --concurrency instead');
       const surface = o.surface.split(',').map((s) => s.trim()) as SurfaceKind[];
       for (const s of surface) if (!['weight', 'bias', 'threshold'].includes(s)) throw new ProactError(`--surface ${o.surface}: unknown kind '${s}' (use weight, bias, threshold)`);
-      const signal = { aborted: false };
-      const onSigint = () => {
-        if (signal.aborted) process.exit(130);
-        signal.aborted = true;
-        log('\ninterrupted: finishing the running trials (Ctrl-C again to quit now); resume with --resume');
-      };
-      process.on('SIGINT', onSigint);
+      guardOutputs(
+        [{ path: o.db, what: '--db', createsFolder: true }, o.csv === undefined ? undefined : { path: o.csv, what: '--csv' }],
+        [{ path: o.model, what: '--model' }, { path: o.data, what: '--data' }],
+      );
+      const capped = capWorkers(o.workers, o.ber.length * (o.trials ?? (o.precision !== undefined ? DEFAULT_PRECISION_MAX_TRIALS : 100)));
+      if (capped.note) log(`note: ${capped.note}`);
+      const stop = stopOnSignals((sig) => `${sig}: stopping — no new trials, the running ones finish (a second signal quits now); continue later with --resume`);
+      const signal = stop.request;
       let bar: ReturnType<typeof progressBar> | undefined;
       const opts: CampaignOptions = {
         model: o.model,
@@ -153,7 +160,7 @@ export function registerCampaign(program: Command): void {
         surface,
         foldBatchNorm: o.bn === 'fold',
         seed: o.seed,
-        workers: o.workers,
+        workers: capped.workers,
         batchSize: o.batch,
         db: o.db,
         resume: !!o.resume,
@@ -163,6 +170,7 @@ export function registerCampaign(program: Command): void {
             `campaign ${i.campaignId} in ${o.db}: seed ${i.seed}, clean accuracy ${pct(i.cleanAccuracy)}%, ${i.surfaceBits.toLocaleString('en-US')} stored bits, ` +
               `${i.plannedTrials} trials planned${i.alreadyDone ? `, ${i.alreadyDone} already stored (resumed)` : ''}`,
           );
+          if (i.oneImageAtATime) log(`note: ${o.model} has a fixed batch of 1; every image is run on its own (same results, slower)`);
           if (o.precision !== undefined)
             log(`planning aid (Leveugle et al. 2009): ${i.leveugle} trials per BER give +-${o.precision} at ${o.confidence * 100}% for p = 0.5; sequential stopping usually needs far fewer`);
           if (!o.json) bar = progressBar('campaign', i.plannedTrials, `BER {ber} acc {acc}${o.queue ? ' workers {workers}' : ''}`);
@@ -203,17 +211,17 @@ export function registerCampaign(program: Command): void {
         if (o.csv) {
           const store = openStore(o.db, { readonly: true });
           try {
-            writeFileSync(o.csv, exportTrialsCsv(store, r.campaignId));
+            writeFileAtomic(o.csv, [exportTrialsCsv(store, r.campaignId)], 'the trials CSV');
           } finally {
             store.close();
           }
         }
         if (o.json) process.stdout.write(JSON.stringify({ campaignId: r.campaignId, db: r.db, seed: r.seed, interrupted: r.interrupted, ...r.summary }) + '\n');
         else process.stdout.write(summaryTable(r.summary) + '\n');
-        if (r.interrupted) process.exitCode = 130;
+        if (r.interrupted) process.exitCode = stop.exitCode() ?? SIGNAL_EXIT_CODES.SIGINT;
       } finally {
         bar?.stop();
-        process.off('SIGINT', onSigint);
+        stop.dispose();
       }
     });
 
@@ -225,8 +233,11 @@ export function registerCampaign(program: Command): void {
     .argument('<inputs...>', 'shard databases')
     .requiredOption('--out <file>', 'output database')
     .action((inputs: string[], o: { out: string }) => {
+      guardOutputs([{ path: o.out, what: '--out', createsFolder: true }], inputs.map((path) => ({ path, what: 'shard store' })));
       const r = mergeStores(inputs, o.out);
       log(`merged ${inputs.length} databases into ${o.out}: ${r.trialsAdded} trials added, ${r.trialsAlreadyPresent} already present`);
+      for (const p of r.partial)
+        log(`campaign ${p.key}: partial, ${p.stored} of ${p.planned} planned trials; missing from shard${p.missingShards.length === 1 ? '' : 's'} ${p.missingShards.join(', ')} — merge ${p.missingShards.length === 1 ? 'its store' : 'their stores'} in to complete it`);
     });
 
   cmd
@@ -250,7 +261,7 @@ export function registerCampaign(program: Command): void {
           const verdict = d.ciLow > 0 ? 'A better' : d.ciHigh < 0 ? 'B better' : 'no difference at 95%';
           return [p.ber.toExponential(0), p.pairs, pts(d.mean), `${pts(d.ciLow)} to ${pts(d.ciHigh)}`, verdict];
         });
-        process.stdout.write(`A = campaign ${a} (${c.a.modelPath})\nB = campaign ${b} (${c.b.modelPath})\n`);
+        process.stdout.write(`A = campaign ${a} (${printable(c.a.modelPath)})\nB = campaign ${b} (${printable(c.b.modelPath)})\n`);
         process.stdout.write(table(['BER', 'pairs', 'accuracy A - B (points)', '95% betting-cs interval', 'verdict'], rows) + '\n');
       } finally {
         store.close();
@@ -269,7 +280,7 @@ export function registerCampaign(program: Command): void {
         for (const c of store.listCampaigns()) {
           if (o.csv) process.stdout.write(exportTrialsCsv(store, c.id));
           else if (o.json) process.stdout.write(JSON.stringify(summarizeCampaign(store, c.id)) + '\n');
-          else process.stdout.write(`campaign ${c.id} (${c.modelPath}, seed ${c.seed}, ${c.status})\n${summaryTable(summarizeCampaign(store, c.id))}\n\n`);
+          else process.stdout.write(`campaign ${c.id} (${printable(c.modelPath)}, seed ${c.seed}, ${c.status})\n${summaryTable(summarizeCampaign(store, c.id))}\n\n`);
         }
       } finally {
         store.close();

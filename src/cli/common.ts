@@ -3,21 +3,26 @@
  * the action wrapper that turns a ProactError into a one-line message and exit code 2.
  */
 import cliProgress from 'cli-progress';
-import { ProactError } from '../util/errors.js';
+import { ProactError, printable } from '../util/errors.js';
 import { describeActivation, type ActivationFunction } from '../graph/index.js';
 
-/** Parses an integer option value (commander passes strings). */
-export function parseIntOption(flag: string, min = 0): (v: string) => number {
+/**
+ * Parses an integer option value (commander passes strings) in [min, max]. Empty text is refused (Number('')
+ * is 0), and so is anything past 2^53 - 1, where doubles stop holding every integer (1e300 "is" one).
+ */
+export function parseIntOption(flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
   return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new ProactError(`${flag} ${v}: expected an integer >= ${min}`);
+    const n = v.trim() === '' ? NaN : Number(v);
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new ProactError(`${flag} ${v.trim() === "" ? "''" : v}: expected an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max.toLocaleString('en-US')}`}`);
+    }
     return n;
   };
 }
 
 export function parseFloatOption(flag: string): (v: string) => number {
   return (v: string) => {
-    const n = Number(v);
+    const n = v.trim() === '' ? NaN : Number(v);
     if (!Number.isFinite(n)) throw new ProactError(`${flag} ${v}: expected a number`);
     return n;
   };
@@ -28,6 +33,9 @@ export function parseNumberList(flag: string): (v: string) => number[] {
   return (v: string) => {
     const out = v.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
     if (out.length === 0 || out.some((n) => !Number.isFinite(n))) throw new ProactError(`${flag} ${v}: expected comma-separated numbers, e.g. 1e-7,1e-6`);
+    // A value twice would be run (and counted) twice: 1e-6,1e-6 doubles the planned trials.
+    const twice = out.find((n, i) => out.indexOf(n) !== i);
+    if (twice !== undefined) throw new ProactError(`${flag} ${v}: ${twice} is given twice; list each value once`);
     return out;
   };
 }
@@ -63,13 +71,16 @@ export function progressBar(label: string, total: number, extraFormat = ''): Pro
 
 /** Writes a line to stderr (logs, seeds, decisions), keeping stdout for results and --json. */
 export function log(message: string): void {
-  process.stderr.write(message + '\n');
+  // Line breaks the message means are kept; any other control character (from a path or a node name) is escaped.
+  process.stderr.write(message.split('\n').map(printable).join('\n') + '\n');
 }
 
 /** Formats a table of rows (arrays of cells) with aligned columns. */
 export function table(header: string[], rows: (string | number)[][]): string {
-  const cells = [header, ...rows.map((r) => r.map(String))];
-  const widths = header.map((_, k) => Math.max(...cells.map((r) => (r[k] ?? '').length)));
+  // Cells quote node names and paths from the user's files: control characters are shown escaped.
+  const cells = [header, ...rows.map((r) => r.map((c) => printable(String(c))))];
+  // A loop, not Math.max(...cells): a spread of 100,000 rows (faults show at a high BER) overflows the stack.
+  const widths = header.map((_, k) => cells.reduce((w, r) => Math.max(w, (r[k] ?? '').length), 0));
   const line = (r: string[]) => r.map((c, k) => (k === 0 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  ');
   return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }

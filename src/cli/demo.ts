@@ -6,12 +6,13 @@
  * `proact` command, run as a child process, so the demo shows exactly what a user would type.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openStore, summarizeCampaign } from '../campaign/index.js';
 import { ProactError } from '../util/errors.js';
+import { guardOutputs } from '../util/outputs.js';
 import { log, parseIntOption, table } from './common.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -46,10 +47,12 @@ export function registerDemo(program: Command): void {
     .action((o: DemoCli) => {
       if (!existsSync(SHIPPED_MODEL)) throw new ProactError(`${SHIPPED_MODEL}: the shipped model is missing; reinstall proact (npm ci)`);
       const out = resolve(o.out);
+      // The demo writes into a fresh folder only: it never replaces or deletes a file it did not create.
+      guardOutputs([{ path: out, what: '--out', folder: true }]);
+      if (existsSync(out) && readdirSync(out).length > 0)
+        throw new ProactError(`--out ${o.out}: folder exists and is not empty; the demo writes into a new or empty folder — give another --out`);
       mkdirSync(out, { recursive: true });
       const db = join(out, 'results.sqlite');
-      rmSync(db, { force: true });
-      for (const ext of ['-wal', '-shm']) rmSync(db + ext, { force: true });
       const seed = String(o.seed);
       const models = { unprotected: SHIPPED_MODEL, ranger: join(out, 'lenet-ranger.onnx'), proact: join(out, 'lenet-proact.onnx') };
       log(`proact demo: seed ${seed}, output in ${out}`);

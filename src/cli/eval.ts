@@ -3,9 +3,9 @@ import type { Command } from 'commander';
 import { openDataset, type Split } from '../data/index.js';
 import { prepareGraph, readOnnxFile, summarizeGraph, unclippableActivations } from '../graph/index.js';
 import { activationSites } from '../harden/index.js';
-import { Session, evaluate } from '../runtime/index.js';
-import { ProactError } from '../util/errors.js';
-import { activationCounts, parseIntOption, progressBar, table } from './common.js';
+import { Session, checkModelContract, evaluate } from '../runtime/index.js';
+import { ProactError, printable } from '../util/errors.js';
+import { activationCounts, log, parseIntOption, progressBar, table } from './common.js';
 
 export interface EvalCliOptions {
   model: string;
@@ -38,7 +38,9 @@ export function registerEval(program: Command): void {
       const layers = activationSites(graph).map((l, index) => ({ index, node: l.node, fn: l.activation, dims: l.dims }));
       const unclippable = unclippableActivations(graph);
       const ds = openDataset(o.data, { split: o.split });
-      const session = await Session.create(graph, { threads: o.threads });
+      const session = await Session.create(graph, { threads: o.threads, name: o.model });
+      if (checkModelContract(session, { imageShape: ds.shape, numClasses: ds.numClasses }).fixedBatch === 1)
+        log(`note: ${o.model} has a fixed batch of 1; every image is run on its own (same results, slower)`);
       const total = Math.min(o.limit ?? ds.count, ds.count);
       const bar = o.json ? undefined : progressBar('eval', total);
       const r = await evaluate(session, ds, { batchSize: o.batch, ...(o.limit ? { limit: o.limit } : {}), onBatch: (d) => bar?.update(d) });
@@ -65,12 +67,12 @@ export function registerEval(program: Command): void {
       const ops = Object.entries(summary.ops).map(([k, v]) => `${k} x${v}`).join(', ');
       process.stdout.write(
         [
-          `model      ${o.model}`,
+          `model      ${printable(o.model)}`,
           `ops        ${ops}`,
           `parameters ${summary.parameters.toLocaleString('en-US')}`,
           `activation layers ${layers.length} (${activationCounts(layers.map((l) => l.fn))})`,
-          ...(unclippable.length ? [`unclippable ${unclippable.map((u) => `${u.node} (${u.op})`).join(', ')}`] : []),
-          `data       ${ds.name} (${r.count} images)`,
+          ...(unclippable.length ? [`unclippable ${unclippable.map((u) => `${printable(u.node)} (${u.op})`).join(', ')}`] : []),
+          `data       ${printable(ds.name)} (${r.count} images)`,
           `accuracy   ${(r.accuracy * 100).toFixed(2)}% (${r.correct}/${r.count})`,
           `speed      ${(r.count / r.seconds).toFixed(0)} images/s (${o.threads} threads, batch ${o.batch})`,
         ].join('\n') + '\n',

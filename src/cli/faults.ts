@@ -7,7 +7,7 @@
  * `replay` writes the plan into the serialised model the way a campaign trial does (applyPlanToBytes +
  * a fresh onnxruntime session), so its logits are the trial's, bit for bit.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { applyPlanToBytes, campaignPlanner, faultSurface, makeFaultable, sha256, type SurfaceKind } from '../campaign/index.js';
 import { openDataset, subset, type Split } from '../data/index.js';
@@ -15,6 +15,8 @@ import { checkBer, planFromJSON, planToJSON, surfaceHash, trialImages, type Faul
 import { prepareGraph, readOnnxFile, type Graph } from '../graph/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/files.js';
+import { checkInputFile, guardOutputs } from '../util/outputs.js';
 import { log, parseFloatOption, parseIntOption, table } from './common.js';
 
 const ALL_KINDS: readonly SurfaceKind[] = ['weight', 'bias', 'threshold'];
@@ -121,6 +123,7 @@ function matchSurfaceKinds(full: readonly SurfaceShape[], hash: string, planPath
 /** Applies a saved plan to its model as a campaign trial does, and evaluates it against the clean model. */
 export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
   let text: string;
+  checkInputFile(o.plan, '--plan');
   try {
     text = readFileSync(o.plan, 'utf8');
   } catch {
@@ -133,6 +136,7 @@ export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
   const plan = withSource(o.plan, () => planFromJSON(text, shapes));
   const faultable = makeFaultable(graph, { format: plan.format, kinds });
   checkBeforeValues(plan, faultable.surface, o);
+  checkPlanIsTrials(plan, faultable, o);
 
   const dataset = openDataset(o.data, { split: o.split ?? 'test' });
   const batchSize = o.batchSize ?? 250;
@@ -199,6 +203,28 @@ function checkBeforeValues(plan: FaultPlan, surface: readonly { name: string; va
     if (!(Object.is(held, f.before) || (Number.isNaN(held) && Number.isNaN(f.before)))) {
       throw new ProactError(
         `${o.plan}: the plan expects ${f.before} at element ${f.index} of '${f.tensor}' but ${o.model} holds ${held}: replay it on the weights (and --bn mode) it was made for`,
+      );
+    }
+  }
+}
+
+/**
+ * A plan is a pure function of (seed, BER, trial) and its options: it is made again and must be the same,
+ * fault by fault. A hand-edited `after` (or any other field) would otherwise be replayed as if a trial
+ * had made it, and its accuracy taken for a campaign's.
+ */
+function checkPlanIsTrials(plan: FaultPlan, faultable: ReturnType<typeof makeFaultable>, o: ReplayOptions): void {
+  const sampling = plan.stratum === null ? 'plain' : 'stratified';
+  const again = campaignPlanner(faultable.surface, { format: plan.format, count: plan.count, policy: plan.policy, referenceSurface: plan.referenceSurface, sampling }, plan.seed).plan(plan.ber, plan.trial);
+  const same = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
+  const n = Math.max(again.faults.length, plan.faults.length);
+  for (let i = 0; i < n; i++) {
+    const f = plan.faults[i];
+    const g = again.faults[i];
+    if (!f || !g || f.tensor !== g.tensor || f.index !== g.index || f.bit !== g.bit || !same(f.before, g.before) || !same(f.after, g.after)) {
+      const what = f ? `fault ${i} (bit ${f.bit} of element ${f.index} of '${f.tensor}', after ${f.after})` : `fault ${i}`;
+      throw new ProactError(
+        `${o.plan}: ${what} is not what trial ${plan.trial} at BER ${plan.ber} with seed ${plan.seed} makes (${g ? `after ${g.after}` : `${again.faults.length} faults`}); the plan was edited — write it again with proact faults show --out`,
       );
     }
   }
@@ -296,6 +322,7 @@ export function registerFaults(program: Command): void {
       if (!o.model) throw new ProactError('faults show: --model <file> is required');
       if (o.ber === undefined) throw new ProactError('faults show: --ber <b> is required (the bit error rate, e.g. 1e-5)');
       if (o.trial === undefined) throw new ProactError('faults show: --trial <t> is required (the trial index, from 0)');
+      if (o.out !== undefined) guardOutputs([{ path: o.out, what: '--out' }], [{ path: o.model, what: '--model' }]);
       const { plan, surfaceBits } = planOfTrial({
         model: o.model,
         ber: o.ber,
@@ -310,11 +337,7 @@ export function registerFaults(program: Command): void {
         sampling: parseSampling(o.sampling),
       });
       if (o.out) {
-        try {
-          writeFileSync(o.out, planToJSON(plan, 2) + '\n');
-        } catch {
-          throw new ProactError(`--out ${o.out}: cannot write the plan there; give a writable file path`);
-        }
+        writeFileAtomic(o.out, [planToJSON(plan, 2) + '\n'], 'the plan');
         log(`wrote the plan of trial ${plan.trial} (${plan.faults.length} faults in ${surfaceBits.toLocaleString('en-US')} stored bits) to ${o.out}`);
       }
       process.stdout.write((o.json ? planToJSON(plan) : planTable(plan)) + '\n');

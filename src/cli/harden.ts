@@ -4,13 +4,16 @@
  * its thresholds, the decision log and a profile cache beside it.
  * `proact overhead`: the threshold memory each granularity would add to a model.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import ort from 'onnxruntime-node';
-import { ProactError } from '../util/errors.js';
+import ort from '../runtime/ort.js';
+import { ProactError, printable } from '../util/errors.js';
+import { writeFileAtomic } from '../util/files.js';
+import { checkInputFile, guardOutputs } from '../util/outputs.js';
 import { prepareGraph, readOnnx, writeOnnx, type Graph } from '../graph/index.js';
 import { openDataset, splitTrainValidation, type Dataset } from '../data/index.js';
-import { Session } from '../runtime/index.js';
+import { Session, checkModelContract } from '../runtime/index.js';
 import { sha256, type SurfaceKind } from '../campaign/index.js';
 import {
   DEFAULT_PROFILE_IMAGES,
@@ -43,6 +46,7 @@ import {
   type ProfileKey,
   type ThresholdProgress,
 } from '../harden/index.js';
+import { stopOnSignals } from './stop.js';
 import { activationCounts, log, parseFloatOption, parseIntOption, parseNumberList, progressBar, table, type Progress } from './common.js';
 
 export const HARDEN_METHODS = ['ranger', 'ranger-zero', 'ftclipact', 'fitact', 'proact'] as const;
@@ -117,6 +121,18 @@ export interface HardenCliResult {
 export function companionPaths(out: string): { thresholds: string; decisions: string; profile: string; checkpoint: string } {
   const base = out.replace(/\.onnx$/i, '');
   return { thresholds: `${base}.thresholds.json`, decisions: `${base}.decisions.json`, profile: `${base}.profile.json`, checkpoint: `${base}.checkpoint.json` };
+}
+
+/** The model contract (src/runtime/contract.ts), plus what hardening needs on top: a free batch dimension. */
+async function checkHardenContract(graph: Graph, data: Dataset, model: string): Promise<void> {
+  const session = await Session.create(graph, { threads: 1, name: model });
+  try {
+    const contract = checkModelContract(session, { imageShape: data.shape, numClasses: data.numClasses });
+    if (contract.fixedBatch !== null)
+      throw new ProactError(`${model}: has a fixed batch of ${contract.fixedBatch}; hardening trains on batches — re-export it with a dynamic batch (torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}}))`);
+  } finally {
+    await session.release();
+  }
 }
 
 /**
@@ -254,6 +270,21 @@ export function registerHarden(program: Command): void {
         throw new ProactError(`--tolerance ${o.tolerance}: expected accuracy points in [0, 100), e.g. 1.5 (the reference's paper-era value)`);
       const out = o.out;
       const paths = companionPaths(out);
+      guardOutputs(
+        [
+          { path: out, what: '--out' },
+          { path: paths.thresholds, what: 'the thresholds file' },
+          { path: paths.decisions, what: 'the decisions file' },
+          { path: paths.profile, what: 'the profile cache' },
+          { path: paths.checkpoint, what: 'the training checkpoint' },
+        ],
+        [
+          { path: o.model, what: '--model' },
+          { path: o.data, what: '--data' },
+          o.thresholds === undefined ? undefined : { path: o.thresholds, what: '--thresholds' },
+        ],
+      );
+      checkInputFile(o.model, '--model');
 
       let modelBytes: Uint8Array;
       try {
@@ -261,8 +292,8 @@ export function registerHarden(program: Command): void {
       } catch {
         throw new ProactError(`${o.model}: cannot read the model file; give the path to an .onnx file`);
       }
-      const graph = prepareGraph(readOnnx(modelBytes, { source: o.model }));
-      for (const u of checkClippable(graph, o.skipUnsupported ?? false)) log(`left unclipped (--skip-unsupported): node '${u.node}' (${u.op})`);
+      const graph = prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) }));
+      for (const u of checkClippable(graph, o.skipUnsupported ?? false)) log(`left unclipped (--skip-unsupported): node '${printable(u.node)}' (${u.op})`);
       // Saved thresholds are checked against the model before any data is read.
       const saved = o.thresholds ? readThresholdsFile(o.thresholds) : undefined;
       const smooth = saved ? { ...(saved.k !== undefined ? { k: saved.k } : {}), ...(saved.guard !== undefined ? { guard: saved.guard } : {}) } : {};
@@ -274,7 +305,10 @@ export function registerHarden(program: Command): void {
       } catch {
         testSet = undefined; // no test split: only the validation accuracy is reported
       }
+      await checkHardenContract(graph, trainSet, o.model);
       const data: HardenData = splitTrainValidation(trainSet, o.validation, o.seed);
+      if (!saved && data.train.count === 0)
+        throw new ProactError(`--validation ${o.validation}: leaves no training images out of ${trainSet.count} in ${trainSet.name}; give a smaller --validation`);
       log(`seed ${o.seed}: validation ${data.validation.count} and training ${data.train.count} images of ${trainSet.name}`);
       const threads = o.threads;
 
@@ -297,27 +331,27 @@ export function registerHarden(program: Command): void {
           log(`profile: ${profile.images} images, ${profile.layers.length} activation layers, cached in ${paths.profile}`);
         }
         const abort = new AbortController();
-        const onSigint = () => {
-          if (abort.signal.aborted) process.exit(130);
-          log('\ninterrupted: stopping after this step (Ctrl-C again to quit now); run the same command again to resume');
-          abort.abort();
-        };
-        process.on('SIGINT', onSigint);
+        const stop = stopOnSignals((sig) => `${sig}: stopping after this step (a second signal quits now); run the same command again to resume`, () => abort.abort());
         try {
           outcome = await runMethod(method!, graph, data, profile, o, paths.checkpoint, abort.signal); // checkMethod: no --thresholds means a method
+        } catch (e) {
+          // Stopped by a signal: the same one-line message, with the signal's exit code (130 / 143), not 2.
+          const code = stop.exitCode();
+          throw code !== undefined && e instanceof ProactError ? new ProactError(e.message, { exitCode: code, cause: e }) : e;
         } finally {
-          process.off('SIGINT', onSigint);
+          stop.dispose();
         }
       }
 
       const hardened = outcome.graph;
       hardened.metadata['proact.seed'] = String(o.seed);
       Object.assign(hardened.metadata, reportArtifacts(outcome, graph, profile, o.seed));
-      writeFileSync(out, writeOnnx(hardened));
-      writeFileSync(paths.thresholds, thresholdsToJSON({ method: outcome.method, thresholds: outcome.thresholds, ...deployedSmoothForm(hardened) }));
-      writeFileSync(
+      writeFileAtomic(out, [writeOnnx(hardened)], 'the hardened model');
+      writeFileAtomic(paths.thresholds, [thresholdsToJSON({ method: outcome.method, thresholds: outcome.thresholds, ...deployedSmoothForm(hardened) })], 'the thresholds');
+      writeFileAtomic(
         paths.decisions,
-        JSON.stringify({ method: outcome.method, seed: o.seed, imagesProcessed: outcome.imagesProcessed, seconds: outcome.seconds, validationAccuracy: outcome.validationAccuracy, decisions: outcome.decisions }, null, 1) + '\n',
+        [JSON.stringify({ method: outcome.method, seed: o.seed, imagesProcessed: outcome.imagesProcessed, seconds: outcome.seconds, validationAccuracy: outcome.validationAccuracy, decisions: outcome.decisions }, null, 1) + '\n'],
+        'the decisions',
       );
       await checkExportedModel(out, hardened, data.validation.count > 0 ? data.validation : data.train);
 
@@ -524,6 +558,7 @@ export function registerOverhead(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action((o: { model: string; layers?: boolean; json?: boolean }) => {
       let bytes: Uint8Array;
+      checkInputFile(o.model, '--model');
       try {
         bytes = readFileSync(o.model);
       } catch {

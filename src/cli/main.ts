@@ -11,4 +11,9 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// Everything proact opened is closed by now; a handle a library keeps (an ioredis reconnect loop to a
+// Redis that is gone) must not keep the process alive. The timer is unref'd: it fires only if the
+// process would otherwise linger.
+setTimeout(() => process.exit(code), 2_000).unref();

@@ -60,7 +60,10 @@ export async function main(argv: string[], program: Command = buildProgram()): P
   const verbose = argv.includes('--verbose');
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // A command that finished but was stopped by a signal (a campaign marked interrupted) set 130 / 143.
+    const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+    process.exitCode = undefined; // the caller sets it from the return value; in-process callers run main again
+    return code;
   } catch (e) {
     return report(e, verbose);
   }

@@ -1,5 +1,6 @@
 /** `proact report`: an HTML report with figures (SVG, PNG) from one or more campaign results stores. */
 import type { Command } from 'commander';
+import { guardOutputs } from '../util/outputs.js';
 import { parseFloatOption, log } from './common.js';
 
 interface ReportCli {
@@ -22,6 +23,7 @@ export function registerReport(program: Command): void {
     .option('--scale <s>', 'PNG pixels per SVG pixel', parseFloatOption('--scale'), 2)
     .action(async (stores: string[], o: ReportCli) => {
       // Loaded here, not at start-up: the plotting libraries are only needed by this command.
+      guardOutputs([{ path: o.out, what: '--out', folder: true, createsFolder: true }], stores.map((path) => ({ path, what: 'store' })));
       const { writeReport } = await import('../report/index.js');
       const options: Parameters<typeof writeReport>[0] = { stores, outDir: o.out, confidence: o.confidence, pngScale: o.scale };
       if (o.thresholds) options.thresholdFiles = o.thresholds;

@@ -4,7 +4,6 @@
  * seconds, per-epoch history) beside it. Every random choice comes from the seed, which is printed;
  * with --checkpoint a killed run continues with --resume and ends with the same weights.
  */
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { openDataset, splitTrainValidation, subset, type Dataset } from '../data/index.js';
 import { writeOnnx } from '../graph/index.js';
@@ -12,6 +11,7 @@ import { Session, evaluate } from '../runtime/index.js';
 import {
   CIFAR_AUGMENT,
   Optimizer,
+  checkCheckpointTarget,
   deriveSeed,
   freshSeed,
   train,
@@ -25,6 +25,8 @@ import {
 } from '../train/index.js';
 import { archInfo, type ArchName } from '../zoo/index.js';
 import { ProactError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/files.js';
+import { guardOutputs } from '../util/outputs.js';
 import { log, parseFloatOption, parseIntOption, progressBar } from './common.js';
 
 export interface TrainCliOptions {
@@ -142,6 +144,12 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainRecord> {
   const scheduleKind = (o.schedule ?? recipe.schedule) as ScheduleKind;
   if (!['constant', 'cosine', 'onecycle'].includes(scheduleKind)) throw new ProactError(`--schedule ${scheduleKind}: expected constant, cosine or onecycle`);
   if (o.resume && !o.checkpoint) throw new ProactError('--resume needs --checkpoint FILE (the checkpoint to continue from)');
+  const recordPath = o.out.replace(/\.onnx$/i, '.json');
+  guardOutputs(
+    [{ path: o.out, what: '--out' }, { path: recordPath, what: 'the training record' }, o.checkpoint === undefined ? undefined : { path: o.checkpoint, what: '--checkpoint' }],
+    [{ path: o.data, what: '--data' }],
+  );
+  if (o.checkpoint !== undefined) checkCheckpointTarget(o.checkpoint);
   const seed = o.seed ?? freshSeed();
 
   let trainSet: Dataset = openDataset(o.data, { split: 'train' });
@@ -262,11 +270,7 @@ export async function runTrain(o: TrainCliOptions): Promise<TrainRecord> {
   graph.metadata['proact.test_set'] = testSet.name;
   graph.metadata['proact.train_seed'] = String(seed);
   graph.metadata['proact.train_command'] = command;
-  try {
-    writeFileSync(o.out, writeOnnx(graph));
-    writeFileSync(o.out.replace(/\.onnx$/i, '.json'), JSON.stringify(record, null, 1) + '\n');
-  } catch (e) {
-    throw new ProactError(`--out ${o.out}: cannot write the model (${(e as Error).message}); check the folder exists and is writable`, { cause: e });
-  }
+  writeFileAtomic(o.out, [writeOnnx(graph)], 'the model');
+  writeFileAtomic(recordPath, [JSON.stringify(record, null, 1) + '\n'], 'the training record');
   return record;
 }

@@ -8,6 +8,7 @@ import { openStore } from '../campaign/index.js';
 import { checkPrefix, DEFAULT_QUEUE_PREFIX, formatDuration, parseRedisUrl, readQueueOverview, startTrialWorker, type QueueOverview } from '../queue/index.js';
 import { ProactError } from '../util/errors.js';
 import { log, parseIntOption, table } from './common.js';
+import { stopOnSignals } from './stop.js';
 
 interface WorkerCli {
   queue: string;
@@ -16,6 +17,7 @@ interface WorkerCli {
   threads?: number;
   lockMs: number;
   name?: string;
+  queueTimeout: number;
 }
 
 /** Environment variable that slows each trial down (milliseconds): to rehearse failures on tiny models. */
@@ -31,6 +33,7 @@ export function registerWorker(program: Command): void {
     .option('--prefix <p>', "Redis key prefix (the coordinator's --queue-prefix)", DEFAULT_QUEUE_PREFIX)
     .option('--lock-ms <ms>', 'a batch whose worker is silent this long goes to another worker (same value on every worker)', parseIntOption('--lock-ms', 500), 30_000)
     .option('--name <name>', 'name in logs and stored trials (default host:pid)')
+    .option('--queue-timeout <s>', 'exit with an error when Redis stays unreachable for s seconds', parseIntOption('--queue-timeout', 1), 1800)
     .action(async (o: WorkerCli) => {
       const delayText = process.env[TRIAL_DELAY_ENV];
       const trialDelayMs = delayText ? Number(delayText) : 0;
@@ -41,25 +44,27 @@ export function registerWorker(program: Command): void {
         concurrency: o.concurrency,
         lockMs: o.lockMs,
         trialDelayMs,
+        unreachableTimeoutMs: o.queueTimeout * 1000,
         onLog: (m) => log(`worker: ${m}`),
         ...(o.threads === undefined ? {} : { threads: o.threads }),
         ...(o.name === undefined ? {} : { name: o.name }),
       });
       log(`worker ${handle.name}: taking trials from ${o.queue} (prefix ${o.prefix}, concurrency ${o.concurrency}); stop with SIGTERM or Ctrl-C`);
-      const signal = await new Promise<NodeJS.Signals>((resolve) => {
-        process.once('SIGTERM', () => resolve('SIGTERM'));
-        process.once('SIGINT', () => resolve('SIGINT'));
-      });
-      log(`worker ${handle.name}: ${signal}, finishing the running batches (up to 30 s; the rest go back to the queue)`);
-      const force = () => {
-        log(`worker ${handle.name}: stopping now`);
-        process.exit(130);
-      };
-      process.once('SIGINT', force);
-      process.once('SIGTERM', force);
-      await handle.close(30_000);
-      process.off('SIGINT', force);
-      process.off('SIGTERM', force);
+      let stopped!: () => void;
+      const signalled = new Promise<void>((resolve) => (stopped = resolve));
+      const stop = stopOnSignals((sig) => `worker ${handle.name}: ${sig}, finishing the running batches (up to 30 s; the rest go back to the queue; a second signal quits now)`, () => stopped());
+      try {
+        await Promise.race([signalled, handle.lost]);
+      } catch (e) {
+        await handle.close(5_000);
+        throw e;
+      } finally {
+        if (!stop.request.aborted) stop.dispose();
+      }
+      // Bounded by the 30 s grace period schedulers give after SIGTERM: running batches get 10 s, a
+      // forced close 10 s more; a batch cut short goes back to the queue for another worker.
+      await handle.close(10_000);
+      stop.dispose();
       log(`worker ${handle.name}: stopped`);
     });
 }

@@ -192,7 +192,8 @@ export function seededPermutation(n: number, seed: number): Int32Array {
 
 /** mulberry32: a small 32-bit-state generator of uniform numbers in [0, 1); enough for shuffling and test data. */
 export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
+  // The high bits of a seed >= 2^32 are folded in (seeds below 2^32 keep their stream): seed and seed + 2^32 differ.
+  let state = ((seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32) >>> 0, 0x9e3779b1)) >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;

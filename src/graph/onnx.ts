@@ -8,6 +8,7 @@ import { readFileSync, statSync, existsSync, openSync, readSync, closeSync, real
 import { dirname, resolve, relative, isAbsolute, basename } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { ProactError } from '../util/errors.js';
+import { checkInputFile } from '../util/outputs.js';
 import { Graph, type Attr, type Node, type ValueInfo } from './ir.js';
 import { BYTES_PER_ELEMENT, ONNX_DTYPE, allocate, dtypeFromOnnx, numel, type Tensor } from './tensor.js';
 
@@ -30,6 +31,7 @@ export interface ReadOptions {
 export function readOnnxFile(path: string): Graph {
   if (!existsSync(path)) throw new ProactError(`${path}: no such model file (give the path to an .onnx file exported from PyTorch)`);
   if (statSync(path).isDirectory()) throw new ProactError(`${path}: is a directory, expected an .onnx file`);
+  checkInputFile(path, 'model');
   return readOnnx(readFileSync(path), { baseDir: dirname(resolve(path)), source: path });
 }
 

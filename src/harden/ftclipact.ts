@@ -219,12 +219,12 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
       threads,
       seed,
     };
-    const tasks: TrialTask[] = [];
-    for (const ber of budget.bers) for (let t = 0; t < budget.repetitions; t++) tasks.push({ ber, trial: t, faults: planner.plan(ber, t).faults, images: evalSet.count });
+    const refs: { ber: number; trial: number }[] = [];
+    for (const ber of budget.bers) for (let t = 0; t < budget.repetitions; t++) refs.push({ ber, trial: t });
     const sums = new Map<number, number>();
     const pool = await TrialPool.start(context, workers);
     try {
-      await pool.run(tasks, (o) => {
+      await pool.run(refs, (ref): TrialTask => ({ ...ref, faults: planner.plan(ref.ber, ref.trial).faults, images: evalSet.count }), (o) => {
         sums.set(o.ber, (sums.get(o.ber) ?? 0) + o.accuracy);
         if (o.faults > 0) imagesProcessed += evalSet.count;
         onTrial();

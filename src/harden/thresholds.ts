@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ProactError } from '../util/errors.js';
+import { checkInputFile } from '../util/outputs.js';
 import { THRESHOLD_PREFIX, activationLayers, numel, type Graph, type Tensor } from '../graph/index.js';
 import { ACTIVATION_KINDS, GRANULARITIES, hardenGraph, thresholdShape, type ActivationKind, type Granularity, type HardenStep } from './activations.js';
 import type { LayerProfile, LayerThresholds } from './types.js';
@@ -153,6 +154,7 @@ export function thresholdsFromJSON(text: string, where = 'thresholds'): Threshol
 
 export function readThresholdsFile(path: string): ThresholdSet {
   let text: string;
+  checkInputFile(path, '--thresholds');
   try {
     text = readFileSync(path, 'utf8');
   } catch {

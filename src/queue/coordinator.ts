@@ -127,6 +127,7 @@ export async function runQueuedCampaign(o: QueuedCampaignOptions): Promise<Campa
       alreadyDone: done.size,
       leveugle: leveugleSampleSize(Infinity, o.precision ?? 0.01, o.confidence ?? 0.95),
       resumed: !created,
+      oneImageAtATime: prepared.clean.oneImageAtATime,
     });
     const coordinator = new Coordinator(o, target, prefix, batch, idleSeconds * 1000, store, id, recipe, prepared, done);
     let state: QueuedCampaignState = 'failed';
@@ -183,6 +184,7 @@ class Coordinator {
   private workersKnown = false;
   private lastProgressAt = Date.now();
   private lastNotice = '';
+  private closed = false;
 
   constructor(
     private readonly o: QueuedCampaignOptions,
@@ -213,7 +215,8 @@ class Coordinator {
   }
 
   private notice(message: string): void {
-    if (message === this.lastNotice) return;
+    // After close, the libraries' late connection errors are noise printed after the command's own last line.
+    if (this.closed || message === this.lastNotice) return;
     this.lastNotice = message;
     this.o.onNotice?.(message);
   }
@@ -257,10 +260,13 @@ class Coordinator {
     this.events.on('stalled', ({ jobId }) => {
       if (jobId.startsWith(`${this.jobPrefix}.`)) this.notice(`batch ${shortId(jobId)}: its worker stopped responding (stalled); another worker takes it over`);
     });
-    await withDeadline(
-      Promise.all([this.client.connect(), this.flows.waitUntilReady(), this.waves.waitUntilReady(), this.trialsQueue.waitUntilReady(), this.waveWorker.waitUntilReady(), this.events.waitUntilReady()]),
-      READY_TIMEOUT_MS,
+    await this.redis(
       `connecting to ${this.target.url}`,
+      withDeadline(
+        Promise.all([this.client.connect(), this.flows.waitUntilReady(), this.waves.waitUntilReady(), this.trialsQueue.waitUntilReady(), this.waveWorker.waitUntilReady(), this.events.waitUntilReady()]),
+        READY_TIMEOUT_MS,
+        `connecting to ${this.target.url}`,
+      ),
     );
     this.ticker = setInterval(() => void this.tick(), TICK_MS);
     await this.tick();
@@ -276,7 +282,7 @@ class Coordinator {
           await runDesign(berDesign(this.o, this.prepared, ber), runWave, stored, () => this.halted(), (d) => this.halfWidths.set(ber, d.halfWidth));
           if (!this.halted()) this.decided.set(ber, true);
         } catch (e) {
-          this.failure ??= e;
+          if (!(e instanceof Halted)) this.failure ??= e;
         }
       }),
     );
@@ -363,11 +369,24 @@ class Coordinator {
   /** A Redis request of the coordinator with a deadline: a server that stopped answering is a ProactError, not a hang. */
   private async redis<T>(what: string, request: Promise<T>): Promise<T> {
     try {
-      return await withDeadline(request, REQUEST_TIMEOUT_MS, what);
+      // A stop (SIGINT/SIGTERM) does not wait for a request to a Redis that is gone: it ends the wait.
+      return await withDeadline(Promise.race([request, this.untilHalted()]), REQUEST_TIMEOUT_MS, what);
     } catch (e) {
-      if (e instanceof ProactError) throw e;
+      if (e instanceof ProactError || e instanceof Halted) throw e;
       throw new ProactError(`queue ${this.target.url}: ${what} failed (${errorText(e)}); check Redis, then rerun the same command with --resume`);
     }
+  }
+
+  /** Rejects with Halted once the campaign is stopped (polled: the stop is a flag set by a signal handler). */
+  private untilHalted(): Promise<never> {
+    return new Promise<never>((_, reject) => {
+      const timer = setInterval(() => {
+        if (!this.halted()) return;
+        clearInterval(timer);
+        reject(new Halted());
+      }, POLL_MS);
+      timer.unref();
+    });
   }
 
   private async failureReason(parent: Job<WaveJob>): Promise<string> {
@@ -477,8 +496,12 @@ class Coordinator {
   async close(state: QueuedCampaignState): Promise<void> {
     clearInterval(this.ticker);
     const log = (e: unknown) => this.notice(`closing: ${errorText(e)}`);
-    if (this.waveWorker) await closeWithin(CLOSE_TIMEOUT_MS, () => this.waveWorker!.close(), () => this.waveWorker!.close(true), log);
-    if (this.events) await closeWithin(CLOSE_TIMEOUT_MS, () => this.events!.close(), () => this.events!.disconnect(), log);
+    // Closed side by side, each with a deadline: with Redis gone the whole close stays well within the
+    // 30 s a scheduler allows after SIGTERM.
+    await Promise.all([
+      this.waveWorker ? closeWithin(CLOSE_TIMEOUT_MS, () => this.waveWorker!.close(), () => this.waveWorker!.close(true), log) : undefined,
+      this.events ? closeWithin(CLOSE_TIMEOUT_MS, () => this.events!.close(), () => this.events!.disconnect(), log) : undefined,
+    ]);
     if (state === 'complete' && this.waves) {
       // Finished: its jobs are in the database now. An interrupted campaign keeps them for --resume.
       await closeWithin(
@@ -495,10 +518,9 @@ class Coordinator {
     if (this.client && this.trialsQueue) {
       await closeWithin(CLOSE_TIMEOUT_MS, () => this.client!.status === 'ready' ? publishStatus(this.client!, this.prefix, this.status(state)) : Promise.resolve(), () => {}, log);
     }
-    for (const closable of [this.flows, this.waves, this.trialsQueue]) {
-      if (closable) await closeWithin(CLOSE_TIMEOUT_MS, () => closable.close(), () => closable.disconnect(), log);
-    }
+    await Promise.all([this.flows, this.waves, this.trialsQueue].map((closable) => (closable ? closeWithin(CLOSE_TIMEOUT_MS, () => closable.close(), () => closable.disconnect(), log) : undefined)));
     this.client?.disconnect();
+    this.closed = true;
   }
 }
 
@@ -506,4 +528,12 @@ class Coordinator {
 function shortId(jobId: string): string {
   const dot = jobId.indexOf('.');
   return dot >= 0 ? jobId.slice(dot + 1) : jobId;
+}
+
+/** The campaign was stopped while a Redis request was pending: not a failure. */
+class Halted extends Error {
+  constructor() {
+    super('stopped');
+    this.name = 'Halted';
+  }
 }

@@ -136,7 +136,8 @@ export async function closeWithin(ms: number, close: () => Promise<unknown>, for
   } catch (e) {
     onError(e);
     try {
-      await force();
+      // The forced close gets its own deadline: with the server gone, even a hard disconnect may wait.
+      await withDeadline(Promise.resolve(force()), ms, 'forced close timed out');
     } catch (e2) {
       onError(e2);
     }

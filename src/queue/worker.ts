@@ -21,8 +21,9 @@ import {
 } from '../campaign/index.js';
 import type { FaultPlanner } from '../faults/index.js';
 import { isProactError, ProactError } from '../util/errors.js';
+import { checkInputFile } from '../util/outputs.js';
 import type { CampaignRecipe, TrialBatchJob, TrialBatchResult } from './protocol.js';
-import { bullConnection, checkPrefix, checkRedis, closeWithin, DEFAULT_QUEUE_PREFIX, errorText, parseRedisUrl, sleep, TRIALS_QUEUE } from './redis.js';
+import { bullConnection, plainClient, checkPrefix, checkRedis, closeWithin, DEFAULT_QUEUE_PREFIX, errorText, parseRedisUrl, sleep, TRIALS_QUEUE } from './redis.js';
 
 export interface TrialWorkerOptions {
   /** redis://HOST:PORT/DB of the coordinator's Redis. */
@@ -46,12 +47,16 @@ export interface TrialWorkerOptions {
   onLog?: (message: string) => void;
   /** Called after each trial this worker ran. */
   onTrial?: (o: TrialOutcome) => void;
+  /** Give up (`lost` rejects) when Redis stays unreachable this long (default 1800 s, as --queue-timeout). */
+  unreachableTimeoutMs?: number;
 }
 
 export interface TrialWorkerHandle {
   name: string;
   /** Stops taking jobs; running batches get `timeoutMs` (default 30 s) to finish, then they are left to other workers. */
   close(timeoutMs?: number): Promise<void>;
+  /** Rejects with a ProactError once Redis was unreachable for `unreachableTimeoutMs`; never resolves. */
+  lost: Promise<never>;
 }
 
 export const DEFAULT_LOCK_MS = 30_000;
@@ -136,16 +141,46 @@ export async function startTrialWorker(o: TrialWorkerOptions): Promise<TrialWork
   });
   await worker.waitUntilReady();
 
+  // Watchdog: a PING every few seconds; Redis unreachable past the timeout ends the worker with an error
+  // instead of a process that waits forever for a server that is gone.
+  const unreachableMs = o.unreachableTimeoutMs ?? 1_800_000;
+  const probe = plainClient(target);
+  probe.on('error', () => {});
+  let lastReached = Date.now();
+  let rejectLost: (e: unknown) => void = () => {};
+  const lost = new Promise<never>((_, reject) => (rejectLost = reject));
+  lost.catch(() => {}); // observed by the caller; never an unhandled rejection
+  let probing = false;
+  const watchdog = setInterval(() => {
+    if (probing) return;
+    probing = true;
+    probe
+      .ping()
+      .then(() => (lastReached = Date.now()), () => {})
+      .finally(() => {
+        probing = false;
+        const silent = Date.now() - lastReached;
+        if (silent > unreachableMs) {
+          rejectLost(new ProactError(`worker ${name}: Redis at ${target.url} unreachable for ${Math.round(silent / 1000)} s (--queue-timeout); check the server, then start the worker again`));
+        }
+      });
+  }, Math.min(5_000, Math.max(250, Math.floor(unreachableMs / 4))));
+
   let closing: Promise<void> | undefined;
   return {
     name,
+    lost,
     close: (timeoutMs = 30_000) =>
-      (closing ??= closeWithin(
-        timeoutMs,
-        () => worker.close(),
-        () => worker.close(true),
-        (e) => log(`closing: ${errorText(e)}`),
-      )),
+      (closing ??= (async () => {
+        clearInterval(watchdog);
+        probe.disconnect();
+        await closeWithin(
+          timeoutMs,
+          () => worker.close(),
+          () => worker.close(true),
+          (e) => log(`closing: ${errorText(e)}`),
+        );
+      })()),
   };
 }
 
@@ -156,6 +191,7 @@ async function loadRecipe(recipe: CampaignRecipe, threads: number): Promise<Load
     throw new ProactError(`${id} was created by proact ${recipe.toolVersion}, this worker is ${TOOL_VERSION}; install the same proact version on every machine`);
   }
   let bytes: Uint8Array;
+  checkInputFile(recipe.model, 'model');
   try {
     bytes = readFileSync(recipe.model);
   } catch {

@@ -18,7 +18,7 @@ import {
   type JsonValue,
 } from '../campaign/index.js';
 import { readOnnx } from '../graph/index.js';
-import { ProactError } from '../util/errors.js';
+import { ProactError, printable } from '../util/errors.js';
 import {
   HARDENING_ARTIFACT,
   OVERHEAD_ARTIFACT,
@@ -337,6 +337,11 @@ function assignLabels(campaigns: ReportCampaign[]): void {
   }
   for (const group of groupBy(campaigns, (c) => c.label)) {
     if (group.length > 1) for (const c of group) c.label = `${c.label} [${c.ref}]`;
+  }
+  // Labels come from paths and options in the stores: control characters would break the SVG/XML of
+  // the figures, so they are shown escaped.
+  for (const c of campaigns) {
+    c.label = printable(c.label);
   }
 }
 

@@ -2,7 +2,8 @@
  * `writeReport`: results stores in, a report folder out — index.html (self-contained) and, per figure,
  * <name>.svg, <name>.png and <name>.vl.json (the Vega-Lite spec, to restyle a figure for a paper).
  */
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../util/files.js';
 import { join, resolve } from 'node:path';
 import { TOOL_VERSION } from '../campaign/index.js';
 import { ProactError } from '../util/errors.js';
@@ -62,7 +63,8 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   prepareOutDir(outDir);
   const warnings = [...data.warnings];
   const scale = options.pngScale ?? 2;
-  if (!(scale > 0 && scale <= 8)) throw new ProactError(`report: PNG scale ${scale} must lie in (0, 8], e.g. 2`);
+  // Below 0.1 a figure rasterises to no pixel at all (resvg fails); above 8 the PNGs take hundreds of MB.
+  if (!(scale >= 0.1 && scale <= 8)) throw new ProactError(`report: PNG scale ${scale} must lie in [0.1, 8], e.g. 2`);
   const fontDirs = options.fontDirs ?? [];
   if (countFontFiles([...SYSTEM_FONT_DIRS, ...fontDirs]) === 0) {
     warnings.push(
@@ -121,9 +123,5 @@ function prepareOutDir(dir: string): void {
 }
 
 function write(path: string, content: string | Buffer): void {
-  try {
-    writeFileSync(path, content);
-  } catch (e) {
-    throw new ProactError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); choose a writable --out folder`);
-  }
+  writeFileAtomic(path, [content], 'a report file');
 }

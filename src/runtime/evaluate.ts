@@ -4,6 +4,8 @@
  * so loading does not eat the engine's throughput.
  */
 import type { Dataset } from '../data/index.js';
+import { ProactError } from '../util/errors.js';
+import { checkModelContract, runClassifier } from './contract.js';
 import { Session } from './session.js';
 
 export interface EvaluateOptions {
@@ -33,9 +35,9 @@ export async function evaluate(session: Session, ds: Dataset, opts: EvaluateOpti
   const batchSize = opts.batchSize ?? 128;
   const offset = opts.offset ?? 0;
   const count = Math.max(0, Math.min(opts.limit ?? ds.count - offset, ds.count - offset));
-  const input = session.inputNames[0]!;
-  const output = session.outputNames[0]!;
-  const [c, h, w] = ds.shape;
+  if (count === 0) throw new ProactError(`${ds.name}: no images to evaluate (offset ${offset}, ${ds.count} records); give data with images or a --limit >= 1`);
+  const expect = { imageShape: ds.shape, numClasses: ds.numClasses };
+  const contract = checkModelContract(session, expect);
   const predictions = new Int32Array(count);
   const labels = new Int32Array(count);
   const nonFinite = new Uint8Array(count);
@@ -46,21 +48,21 @@ export async function evaluate(session: Session, ds: Dataset, opts: EvaluateOpti
   let next = count > 0 ? ds.read(offset, Math.min(batchSize, count)) : undefined;
   for (let start = 0; start < count && next; ) {
     const batch = next;
-    const pending = session.run({ [input]: { data: batch.x, dims: [batch.size, c, h, w] } }, [output]);
+    const pending = runClassifier(session, contract, batch.x, batch.size, expect);
     const after = start + batch.size;
     next = after < count ? ds.read(offset + after, Math.min(batchSize, count - after)) : undefined;
-    const out = (await pending)[output]!;
-    numClasses = out.dims[1] as number;
+    const out = await pending;
+    numClasses = out.classes;
     if (opts.keepLogits) {
       logits ??= new Float32Array(count * numClasses);
-      logits.set(out.data, start * numClasses);
+      logits.set(out.logits, start * numClasses);
     }
     for (let i = 0; i < batch.size; i++) {
       let best = 0;
       let bestV = -Infinity;
       let finite = true;
       for (let k = 0; k < numClasses; k++) {
-        const v = out.data[i * numClasses + k]!;
+        const v = out.logits[i * numClasses + k]!;
         if (!Number.isFinite(v)) finite = false;
         if (v > bestV) {
           bestV = v;

@@ -1,3 +1,4 @@
 /** onnxruntime-node sessions and batched evaluation. */
 export * from './session.js';
 export * from './evaluate.js';
+export * from './contract.js';

@@ -8,7 +8,7 @@
  * zero padding to a multiple of 4 bytes, then the float32 tensors back to back (little-endian), in
  * the order and with the lengths listed in the header.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { writeFileAtomic } from '../util/files.js';
 import { ProactError } from '../util/errors.js';
 import type { OptimizerKind, OptimizerState } from './optim.js';
@@ -98,6 +98,27 @@ export function saveCheckpoint(path: string, ck: Checkpoint): void {
   json.copy(prefix, 12);
 
   writeFileAtomic(path, [prefix, ...arrays.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength))], 'the checkpoint');
+}
+
+/**
+ * Refuses a checkpoint path that holds a file other than a proact checkpoint (e.g. a model named by
+ * mistake): saving would replace it. A missing or empty file, or an earlier checkpoint, is fine.
+ */
+export function checkCheckpointTarget(path: string): void {
+  let head: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      head = Buffer.alloc(8);
+      head = head.subarray(0, readSync(fd, head, 0, 8, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return;
+  }
+  if (head.length > 0 && head.toString('latin1') !== MAGIC)
+    throw new ProactError(`--checkpoint ${path}: exists and is not a proact checkpoint; proact will not overwrite it — choose another checkpoint path`);
 }
 
 /** Reads a checkpoint written by {@link saveCheckpoint}. */

@@ -13,6 +13,6 @@ export {
 } from './schedule.js';
 export { Rng, checkSeed, deriveSeed, freshSeed } from './rng.js';
 export { CIFAR_AUGMENT, augmentBatch, type AugmentOptions } from './augment.js';
-export { loadCheckpoint, saveCheckpoint, type Checkpoint, type EpochRecord, type EpochStats } from './checkpoint.js';
+export { checkCheckpointTarget, loadCheckpoint, saveCheckpoint, type Checkpoint, type EpochRecord, type EpochStats } from './checkpoint.js';
 export { classifierIO, softmaxCrossEntropyTrainingGraph, trainableParameters, type TrainingGraph, type TrainingGraphBuilder } from './gradient.js';
 export { train, withWeights, type TrainOptions, type TrainProgress, type TrainResult } from './loop.js';

@@ -6,18 +6,19 @@
 export class ProactError extends Error {
   readonly exitCode: number;
   constructor(message: string, options: { cause?: unknown; exitCode?: number } = {}) {
-    super(oneLine(message), options.cause === undefined ? undefined : { cause: options.cause });
+    super(printable(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ProactError';
     this.exitCode = options.exitCode ?? 2;
   }
 }
 
 /**
+ * Text for the terminal (error messages, tables, paths and node names printed on stdout or stderr).
  * Messages quote names and text from the user's files (node names, .npy headers, JSON snippets), which
  * may hold line breaks or terminal escape sequences: control characters are shown escaped, so a message
  * stays one line and a crafted file cannot drive the terminal.
  */
-function oneLine(message: string): string {
+export function printable(message: string): string {
   return message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) =>
     c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? ' ' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );

@@ -101,6 +101,7 @@ test('merging three shard stores gives exactly the trials of one unsharded run',
     trialsAdded: 40 + 40,
     trialsAlreadyPresent: 0,
     artifactConflicts: [`${key.slice(0, 12)}/timing`],
+    partial: [],
   });
 
   assert.deepEqual(results(merged, key), results(single, key));
@@ -114,10 +115,10 @@ test('merging three shard stores gives exactly the trials of one unsharded run',
   assert.equal(out.listCampaigns().length, 2);
   out.close();
 
-  // Merging again (or an overlapping input) adds nothing and changes nothing.
-  const again = mergeStores([shardPaths[0]!, single], merged);
+  // Merging a shard again adds nothing and changes nothing.
+  const again = mergeStores([shardPaths[0]!], merged);
   assert.equal(again.trialsAdded, 0);
-  assert.equal(again.trialsAlreadyPresent, 14 + 40);
+  assert.equal(again.trialsAlreadyPresent, 14);
   assert.deepEqual(results(merged, key), results(single, key));
   rmSync(dir, { recursive: true, force: true });
 });
@@ -175,5 +176,39 @@ test('a campaign is complete after a merge only if every copy was complete', () 
   assert.equal(out.listCampaigns()[0]!.status, 'interrupted');
   assert.equal(out.countTrials(out.listCampaigns()[0]!.id), 40);
   out.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a merge checks the shards are one run: the same shard twice or shards of another count are refused, missing shards make it partial', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'proact-shard-'));
+  const [a, b, c] = ['a.db', 'b.db', 'c.db'].map((n) => join(dir, n)) as [string, string, string];
+  runCampaign(a, { index: 1, count: 2 });
+  runCampaign(b, { index: 1, count: 2 });
+  runCampaign(c, { index: 1, count: 3 });
+  assert.throws(() => mergeStores([a, b], join(dir, 'twice.db')), /merge: shard 1\/2 of campaign [0-9a-f]{12} is in both .*a\.db and .*b\.db; give each shard's store once/);
+  assert.throws(() => mergeStores([a, c], join(dir, 'mixed.db')), /c\.db: campaign [0-9a-f]{12} was run as 3 shards, another input as 2/);
+
+  // One shard alone: half the trials, so 'partial' naming shard 2/2, never 'complete'.
+  const half = join(dir, 'half.db');
+  const report = mergeStores([a], half);
+  assert.deepEqual(report.partial, [{ key: campaignKey(spec).slice(0, 12), stored: 20, planned: 40, missingShards: ['2/2'] }]);
+  const read = (path: string) => {
+    const s = openStore(path, { readonly: true });
+    const status = s.listCampaigns()[0]!.status;
+    s.close();
+    return status;
+  };
+  assert.equal(read(half), 'partial');
+  // The missing shard merged in later completes it.
+  const second = join(dir, 'second.db');
+  runCampaign(second, { index: 2, count: 2 });
+  assert.deepEqual(mergeStores([second], half).partial, []);
+  assert.equal(read(half), 'complete');
+
+  // Shards of two different campaigns (another seed): each is its own campaign, each partial.
+  const other = join(dir, 'other.db');
+  runCampaign(other, { index: 2, count: 2 }, { seed: 9 });
+  const two = mergeStores([a, other], join(dir, 'two.db'));
+  assert.equal(two.partial.length, 2);
   rmSync(dir, { recursive: true, force: true });
 });

@@ -186,7 +186,7 @@ test('CSV export quotes fields with commas, quotes and line breaks (RFC 4180) an
 test('summarizeCampaign gives per-BER statistics of accuracy, SDC and DUE and the accuracy AUC', () => {
   const dir = tempDir();
   const store = openStore(join(dir, 'r.db'));
-  const { id } = store.findOrCreateCampaign(spec);
+  const { id } = store.findOrCreateCampaign({ ...spec, options: { ...spec.options, bers: [1e-6, 1e-5, 1e-4] } });
   const accuracies = new Map([
     [1e-6, [0.91, 0.9, 0.92]],
     [1e-5, [0.8, 0.6, 0.7, 0.75]],
@@ -350,6 +350,42 @@ test('two processes write the same store at once without losing or duplicating a
   assert.equal(store.countTrials(id), 300);
   assert.equal(insertedHere + insertedByChild, 300);
   assert.deepEqual(store.trials(id).map((t) => t.trial), Array.from({ length: 300 }, (_, i) => i));
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a store knows what it holds: ids are never reused, orphaned trials are never adopted, impossible values are damage', () => {
+  const dir = tempDir();
+  const path = join(dir, 'r.db');
+  const store = openStore(path);
+  const first = store.findOrCreateCampaign(spec).id;
+  store.insertTrials(first, [trial(1e-6, 0, 0.9)]);
+  // Deleted by hand with foreign keys off (the sqlite3 shell's default): its trials stay behind.
+  store.db.pragma('foreign_keys = OFF');
+  store.db.prepare('DELETE FROM campaigns WHERE id = ?').run(first);
+  store.db.pragma('foreign_keys = ON');
+  // AUTOINCREMENT: the next campaign gets a new id, and never adopts the orphan.
+  const second = store.findOrCreateCampaign({ ...spec, seed: 8 });
+  assert.notEqual(second.id, first);
+  assert.equal(store.countTrials(second.id), 0);
+  // A store of schema 1 without AUTOINCREMENT would reuse the id: the orphans are refused as damage.
+  store.db.pragma('foreign_keys = OFF');
+  store.db.prepare('UPDATE trials SET campaign_id = ? WHERE campaign_id = ?').run(second.id + 1, first);
+  store.db.pragma('foreign_keys = ON');
+  store.db.prepare("DELETE FROM sqlite_sequence WHERE name = 'campaigns'").run();
+  assert.throws(() => store.findOrCreateCampaign({ ...spec, seed: 9 }), /campaign id \d+ has 1 trials and 0 artifacts of a deleted campaign \(orphans\)/);
+  store.db.prepare('DELETE FROM trials WHERE campaign_id = ?').run(second.id + 1);
+  // Foreign keys are enforced: a trial of no campaign cannot be written through the store.
+  assert.throws(() => store.insertTrials(12345, [trial(1e-6, 0, 0.5)]), /no campaign with id 12345/);
+
+  // Values no campaign can produce are refused on read, with the row named.
+  const c = store.findOrCreateCampaign({ ...spec, seed: 10 }).id;
+  store.insertTrials(c, [trial(1e-6, 0, 0.9), trial(1e-5, 0, 0.5)]);
+  store.db.prepare('UPDATE trials SET accuracy = 5.0 WHERE campaign_id = ? AND ber = ?').run(c, 1e-5);
+  assert.throws(() => summarizeCampaign(store, c), /damaged results store: trial row \(campaign \d+, BER 0\.00001, trial 0\) has accuracy 5, outside \[0, 1\]/);
+  store.db.prepare('UPDATE trials SET accuracy = 0.5, ber = 0.003 WHERE campaign_id = ? AND ber = ?').run(c, 1e-5);
+  assert.throws(() => summarizeCampaign(store, c), /campaign \d+ holds trial 0 at BER 0\.003, a BER it never planned/);
+  assert.throws(() => store.insertTrials(c, [trial(1e-6, 1, 1.5)]), /accuracy is 1\.5, must be a fraction in \[0, 1\]/);
   store.close();
   rmSync(dir, { recursive: true, force: true });
 });

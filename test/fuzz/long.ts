@@ -4,8 +4,10 @@
  * the crashes and hangs (each failing input saved under fuzz-failures/), and the most common
  * rejections. Exit code 1 when anything crashed or hung.
  *
- *   node dist/test/fuzz/long.js [--cases N] [--seed S] [--only a,b] [--json out.json]
+ *   node dist/test/fuzz/long.js [--cases N] [--cli-cases M] [--seed S] [--only a,b] [--json out.json]
  *
+ * --cli-cases: command lines run through the real executable (test/fuzz/cli-process.ts; default 300,
+ * 0 to skip; `--only cli-process` runs only them).
  * --cases is per target (default 7,500, about 106,000 in all; onnx-resnet20 runs a tenth of it, its inputs being 1 MB).
  */
 import { writeFileSync } from 'node:fs';
@@ -13,10 +15,12 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TARGETS } from './targets/index.js';
 import { fuzzTarget, type WorkerReport } from './runner.js';
+import { runCliFuzz, type CliFuzzReport } from './cli-process.js';
 
 const { values } = parseArgs({
   options: {
     cases: { type: 'string', default: '7500' },
+    'cli-cases': { type: 'string', default: '300' },
     seed: { type: 'string', default: '20240601' },
     only: { type: 'string' },
     json: { type: 'string' },
@@ -59,5 +63,15 @@ for (const r of reports) {
   const top = Object.entries(r.rejectionKinds).sort((a, b) => b[1] - a[1]).slice(0, 3);
   if (top.length) console.log(`  ${r.target}: ${top.map(([k, n]) => `${n}x "${k}"`).join('; ')}`);
 }
-if (values.json) writeFileSync(values.json, JSON.stringify({ seed, casesPerTarget: cases, reports }, null, 1) + '\n');
-process.exitCode = crashes + hangs > 0 ? 1 : 0;
+
+let cli: CliFuzzReport | undefined;
+const cliCases = Number(values['cli-cases']);
+if (cliCases > 0 && (!only || only.includes('cli-process'))) {
+  cli = await runCliFuzz({ cases: cliCases, seed });
+  const outcomes = Object.entries(cli.outcomes).sort().map(([k, n]) => `${n} ${k}`).join(', ');
+  console.log(`
+cli-process: ${cli.cases} command lines (${cli.signalled} signalled, ${cli.deadlines} stopped at the deadline): ${outcomes}; ${cli.failures.length} broke an invariant, ${cli.seconds.toFixed(0)} s`);
+  for (const f of cli.failures.slice(0, 20)) console.log(`    ${JSON.stringify(f.argv)}${f.signal ? ` (${f.signal})` : ''}: ${f.problems.join('; ')}`);
+}
+if (values.json) writeFileSync(values.json, JSON.stringify({ seed, casesPerTarget: cases, reports, cli }, null, 1) + '\n');
+process.exitCode = crashes + hangs + (cli?.failures.length ?? 0) > 0 ? 1 : 0;

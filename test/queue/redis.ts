@@ -21,7 +21,7 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-const SKIP_MESSAGE = 'needs Redis: set PROACT_REDIS_URL or install the Debian package redis-server';
+export const SKIP_MESSAGE = 'needs Redis: set PROACT_REDIS_URL or install the Debian package redis-server';
 
 let counter = 0;
 /** A key prefix no other test (or other test process on a shared Redis) uses. */
@@ -61,10 +61,14 @@ async function ping(url: string, timeoutMs: number): Promise<boolean> {
   }
 }
 
-/** Starts (or finds) Redis; undefined when redis-server is not installed (the caller skips); throws when one does not answer. */
-export async function startTestRedis(): Promise<TestRedis | undefined> {
+/**
+ * Starts (or finds) Redis; undefined when redis-server is not installed (the caller skips); throws when one
+ * does not answer. `own`: always start a server of this test's own (tests that stop it), even when
+ * PROACT_REDIS_URL names a shared one.
+ */
+export async function startTestRedis(options: { own?: boolean } = {}): Promise<TestRedis | undefined> {
   const given = process.env.PROACT_REDIS_URL;
-  if (given) {
+  if (given && !options.own) {
     if (!(await ping(given, 5_000))) throw new Error(`PROACT_REDIS_URL=${given} does not answer PING`);
     return { url: given, clear: (prefix) => clearPrefix(given, prefix), stop: async () => {} };
   }

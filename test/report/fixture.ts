@@ -93,7 +93,8 @@ export function writeFixtureStore(dir: string, name = 'results.sqlite'): Fixture
   const store = openStore(db);
   try {
     const create = (spec: Omit<CampaignSpec, 'toolVersion' | 'data' | 'seed'>) => store.findOrCreateCampaign({ ...base, ...spec }).id;
-    const baseline = create({ modelPath: 'models/resnet20.onnx', modelHash: 'a1'.repeat(32), options: options({}), cleanAccuracy: 0.8731 });
+    // The hand-checked BER is part of the baseline's plan: a store holds only trials its campaign planned.
+    const baseline = create({ modelPath: 'models/resnet20.onnx', modelHash: 'a1'.repeat(32), options: options({ bers: [...BERS, HAND_BER] }), cleanAccuracy: 0.8731 });
     store.insertTrials(baseline, trials(1, 0.8731, 2e-6, 0.4));
     store.insertTrials(
       baseline,
