@@ -108,7 +108,8 @@ test('stratified sampling with exact weights: the combined interval covers in >=
     const sum = profile.weights.reduce((a, b) => a + b, 0);
     const weights = profile.weights.map((w) => w / sum);
     const truth = weights.reduce((acc, w, h) => acc + w * stratumMean(h), 0);
-    const design: BerDesignOptions = { ...plainDesign(), sampling: 'stratified', weights };
+    // --trials 1000: the cap keeps the simulation short; the interval must hold wherever the campaign stops.
+    const design: BerDesignOptions = { ...plainDesign(), sampling: 'stratified', weights, maxTrials: 1000 };
     const u = mulberry32(99);
     let covered = 0;
     let trials = 0;
