@@ -49,10 +49,30 @@ interface CampaignResult extends Saved {
   torch: { threads: number; secondsPerTrial: number; ratio: number }[];
 }
 
+/** Time to +-1 point over the BER grid (bench/precision.ts). */
+interface PrecisionResult extends Saved {
+  bers: string;
+  workers: number;
+  torch: { threads: number; secondsPerTrial: number; protocolSeconds: number }[];
+  results: {
+    model: string;
+    seconds: number;
+    speedup: { threads: number; ratio: number }[];
+    perBer: { ber: number; trials: number; images: number; mean: number; low: number; high: number; halfWidth: number; referenceHalfWidthEstimate: number }[];
+  }[];
+}
+
+/** Variance per trial, plain against stratified (bench/strata.ts). */
+interface StrataResult extends Saved {
+  cases: { model: string; ber: number; trials: number; imagesPerTrial: number; plain: { mean: number; variancePerTrial: number }; stratified: { mean: number; variancePerTrial: number }; varianceRatio: number }[];
+}
+
 export interface BenchResults {
   eval?: EvalResult;
   thrgrad?: ThrgradResult;
   campaign?: CampaignResult;
+  precision?: PrecisionResult;
+  strata?: StrataResult;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -60,16 +80,17 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Checks that the named fields are numbers (or the torch list has the named numbers); names the file and field otherwise. */
-function checkFields(file: string, v: unknown, numbers: readonly string[], torchNumbers: readonly string[]): void {
+function checkFields(file: string, v: unknown, numbers: readonly string[], torchNumbers: readonly string[], ratios = true): void {
   const bad = (field: string) => new ProactError(`${file}: field ${field} is missing or not a number; rerun its benchmark (npm run bench -- <name>)`);
   if (!isObject(v)) throw new ProactError(`${file}: not a JSON object; rerun its benchmark`);
   for (const k of ['runs', ...numbers]) if (typeof v[k] !== 'number') throw bad(k);
   if (typeof v.date !== 'string' || !isObject(v.machine) || typeof v.machine.cpu !== 'string') throw bad('date or machine');
+  if (torchNumbers.length === 0) return; // a benchmark without a torch_ref side (strata: proact against itself)
   if (!Array.isArray(v.torch) || v.torch.length === 0) throw bad('torch');
-  for (const t of v.torch) for (const k of ['threads', 'ratio', ...torchNumbers]) if (!isObject(t) || typeof t[k] !== 'number') throw bad(`torch[].${k}`);
+  for (const t of v.torch) for (const k of ['threads', ...(ratios ? ['ratio'] : []), ...torchNumbers]) if (!isObject(t) || typeof t[k] !== 'number') throw bad(`torch[].${k}`);
 }
 
-function readResult<T>(dir: string, name: string, numbers: readonly string[], torchNumbers: readonly string[]): T | undefined {
+function readResult<T>(dir: string, name: string, numbers: readonly string[], torchNumbers: readonly string[], ratios = true): T | undefined {
   const file = join(dir, `${name}.json`);
   if (!existsSync(file)) return undefined;
   let v: unknown;
@@ -78,7 +99,7 @@ function readResult<T>(dir: string, name: string, numbers: readonly string[], to
   } catch (e) {
     throw new ProactError(`${file}: not valid JSON (${(e as Error).message}); rerun its benchmark`);
   }
-  checkFields(file, v, numbers, torchNumbers);
+  checkFields(file, v, numbers, torchNumbers, ratios);
   return v as T;
 }
 
@@ -88,6 +109,8 @@ export function readBenchResults(dir: string): BenchResults {
     eval: readResult<EvalResult>(dir, 'eval', ['proactThreads', 'proactImagesPerSecond'], ['imagesPerSecond']),
     thrgrad: readResult<ThrgradResult>(dir, 'thrgrad', ['threads', 'steps', 'secondsPerStep', 'setupSeconds', 'forwardNodes', 'gradientGraphNodes'], ['secondsPerStep']),
     campaign: readResult<CampaignResult>(dir, 'campaign', ['ber', 'images', 'proactSecondsPerTrial'], ['secondsPerTrial']),
+    precision: readResult<PrecisionResult>(dir, 'precision', ['workers'], ['secondsPerTrial', 'protocolSeconds'], false),
+    strata: readResult<StrataResult>(dir, 'strata', [], [], false),
   };
 }
 
@@ -172,6 +195,45 @@ export function thrgradText(b: BenchResults): string {
   ].join('\n');
 }
 
+const pct = (v: number) => num(100 * v, 2);
+
+/** docs/benchmarks.md's time-to-precision tables (bench/precision.ts). */
+export function precisionText(b: BenchResults): string {
+  const r = b.precision;
+  if (!r) return `No \`precision\` results in ${BENCH_DIR}/ yet: run \`npm run bench -- precision\`.`;
+  const lines = [
+    `\`npm run bench -- precision --runs ${r.runs}\` (${measured(r)}${r.note ? `; ${r.note}` : ''}): BERs ${r.bers}, \`--precision 0.01\`, ${r.workers} workers.`,
+    `The reference protocol (100 trials x 10,000 images per BER) at ${r.torch.map((t) => `OMP_NUM_THREADS=${t.threads}: ${num(t.secondsPerTrial, 2)} s per trial, ${num(t.protocolSeconds, 0)} s for the grid`).join('; ')}.`,
+    '',
+    `| model | proact, whole grid | ${r.torch.map((t) => `reference time / proact time (OMP_NUM_THREADS=${t.threads})`).join(' | ')} |`,
+    `|---|---|${r.torch.map(() => '---').join('|')}|`,
+    ...r.results.map((m) => `| ${m.model} | ${num(m.seconds, 0)} s | ${m.speedup.map((s) => `**${ratio(s.ratio)}**`).join(' | ')} |`),
+    '',
+    '| model | BER | trials | images evaluated | mean accuracy % | 95% interval % | half-width (points) | reference protocol half-width (estimate, points) |',
+    '|---|---|---|---|---|---|---|---|',
+    ...r.results.flatMap((m) =>
+      m.perBer.map((p) => `| ${m.model} | ${p.ber.toExponential(0)} | ${num(p.trials, 0)} | ${num(p.images, 0)} | ${pct(p.mean)} | ${pct(p.low)} - ${pct(p.high)} | ${pct(p.halfWidth)} | ${pct(p.referenceHalfWidthEstimate)} |`),
+    ),
+  ];
+  return lines.join('\n');
+}
+
+/** docs/benchmarks.md's table of what strata buy (bench/strata.ts). */
+export function strataText(b: BenchResults): string {
+  const r = b.strata;
+  if (!r) return `No \`strata\` results in ${BENCH_DIR}/ yet: run \`npm run bench -- strata\`.`;
+  return [
+    `\`npm run bench -- strata\` (${r.date}, ${r.machine.cpu}, ${r.machine.cores} cores, load ${num(r.machine.loadAverage, 1)}${r.note ? `; ${r.note}` : ''}):`,
+    '',
+    '| model | BER | trials each | images per trial | plain: mean %, variance per trial | stratified: mean %, variance per trial | plain / stratified |',
+    '|---|---|---|---|---|---|---|',
+    ...r.cases.map(
+      (c) =>
+        `| ${c.model} | ${c.ber.toExponential(0)} | ${c.trials} | ${c.imagesPerTrial} | ${pct(c.plain.mean)}, ${c.plain.variancePerTrial.toExponential(2)} | ${pct(c.stratified.mean)}, ${c.stratified.variancePerTrial.toExponential(2)} | **${num(c.varianceRatio, 1)}x** |`,
+    ),
+  ].join('\n');
+}
+
 /** Replaces what lies between `<!-- bench:name -->` and `<!-- /bench:name -->` in `text`. */
 export function replaceBlock(text: string, file: string, name: string, content: string): string {
   const open = `<!-- bench:${name} -->`;
@@ -190,6 +252,8 @@ export function generatedBlocks(b: BenchResults): [file: string, name: string, c
     ['README.md', 'summary', table],
     ['docs/benchmarks.md', 'summary', table],
     ['docs/autodiff.md', 'thrgrad', thrgradText(b)],
+    ['docs/benchmarks.md', 'precision', precisionText(b)],
+    ['docs/benchmarks.md', 'strata', strataText(b)],
   ];
 }
 

@@ -31,17 +31,15 @@ export async function benchPrecision(opts: { runs: number }): Promise<Record<str
   const wanted = (process.env.PRECISION_MODELS ?? 'unprotected,proact').split(',');
   const refTrials = process.env.PRECISION_REF_TRIALS ?? '3';
 
-  // The reference's seconds per trial, both thread counts, medians of `runs`.
-  const reference: Record<string, number> = {};
-  for (const threads of TORCH_THREADS) {
+  // The reference's seconds per trial (10,000 images), both thread counts, medians of `runs`.
+  const torch = TORCH_THREADS.map((threads) => {
     const times: number[] = [];
     for (let k = 0; k < opts.runs; k++) {
       const r = runTorchRef('campaign', ['--model', model, '--ber', '1e-5', '--trials', refTrials, '--seed', String(k)], threads);
       times.push(r.seconds_per_trial as number);
     }
-    reference[`OMP_NUM_THREADS=${threads}`] = median(times);
-  }
-  const bestReference = Math.min(...Object.values(reference));
+    return { threads, secondsPerTrial: median(times), protocolSeconds: median(times) * 100 * berCount };
+  });
 
   const models: [string, string][] = [];
   if (wanted.includes('unprotected')) models.push(['unprotected', model]);
@@ -75,8 +73,8 @@ export async function benchPrecision(opts: { runs: number }): Promise<Record<str
       results.push({
         model: name,
         seconds,
-        referenceSeconds: bestReference * 100 * berCount,
-        fractionOfReference: seconds / (bestReference * 100 * berCount),
+        // Time of the reference protocol over this run's time, per reference thread count.
+        speedup: torch.map((t) => ({ threads: t.threads, ratio: t.protocolSeconds / seconds })),
         perBer: r.perBer.map((b) => ({
           ber: b.ber,
           trials: b.accuracy.n,
@@ -95,5 +93,5 @@ export async function benchPrecision(opts: { runs: number }): Promise<Record<str
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  return { bench: 'precision', bers, workers: Number(workers), referenceSecondsPerTrial: reference, runs: opts.runs, results };
+  return { bench: 'precision', bers, workers: Number(workers), torch, runs: opts.runs, results };
 }
