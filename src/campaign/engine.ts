@@ -58,7 +58,7 @@ export interface CampaignOptions {
   images?: number | 'all' | 'auto';
   /** Interval of the summaries: default 'betting-cs' with --precision or strata, 'betting' (tuned for --trials) otherwise. */
   interval?: IntervalMethod;
-  /** Cost of a trial's set-up in image evaluations, for the automatic image count (default 100). */
+  /** Cost of a trial's set-up in image evaluations, for the automatic image count (default DEFAULT_TRIAL_COST_IMAGES). */
   trialCostImages?: number;
   format?: string;
   count?: string;

@@ -41,7 +41,8 @@ test('demo --quick: the summary table equals the stored campaigns; clean accurac
       BERS.forEach((ber, i) => {
         const b = s.perBer.find((p) => p.ber === Number(ber))!;
         assert.equal(b.accuracy.n, TRIALS);
-        assert.equal(rows[i + 1]![k + 1], `${(b.accuracy.mean * 100).toFixed(1)} ± ${(b.accuracy.ciHalfWidth * 100).toFixed(1)}`, `${ber}, column ${k + 1}`);
+        const pct = (v: number) => (v * 100).toFixed(1);
+        assert.equal(rows[i + 1]![k + 1], `${pct(b.accuracy.mean)} [${pct(b.accuracy.ciLow)}, ${pct(b.accuracy.ciHigh)}]`, `${ber}, column ${k + 1}`);
       });
       assert.equal(rows.at(-1)![k + 1], (s.accuracyAuc!.normalized * 100).toFixed(1));
     });

@@ -91,7 +91,8 @@ test('README: every `npx proact` command of the tour runs, succeeds and gives th
     assert.deepEqual(s.perBer.map((b) => b.ber.toExponential(0)), flag(cp.args, '--ber').split(','));
     for (const b of s.perBer) {
       assert.equal(b.accuracy.n, Number(flag(cp.args, '--trials')));
-      const row = `${b.ber.toExponential(0)} +${b.accuracy.n} +${(b.accuracy.mean * 100).toFixed(2)} ± ${(b.accuracy.ciHalfWidth * 100).toFixed(2)} `;
+      const pct = (v: number) => (v * 100).toFixed(2);
+      const row = `${b.ber.toExponential(0)} +${b.accuracy.n} +${pct(b.accuracy.mean)} +${pct(b.accuracy.ciLow)}-${pct(b.accuracy.ciHigh)} `;
       assert.match(cp.stdout, new RegExp(`^${row}`, 'm'), `row ${row}`);
     }
   } finally {
