@@ -105,9 +105,12 @@ export async function runQueuedCampaign(o: QueuedCampaignOptions): Promise<Campa
   if (!(Number.isInteger(batch) && batch >= 1)) throw new ProactError(`--queue-batch ${batch}: expected an integer >= 1`);
   const idleSeconds = o.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT_S;
   if (!(idleSeconds > 0)) throw new ProactError(`--queue-timeout ${idleSeconds}: expected a number of seconds > 0`);
+  // The queue runs plain sampling over fixed image counts (its waves are prefixes of trial numbers): those
+  // are its defaults, and asking for strata or automatic image counts is refused.
+  o = { ...o, sampling: o.sampling === undefined || o.sampling === 'auto' ? 'plain' : o.sampling, images: o.images ?? 'all' };
   const design = resolveSampling(o);
   if (design.sampling !== 'plain' || design.images === 'auto')
-    throw new ProactError('--queue runs a design fixed per wave: add --sampling plain and --images all (or a number); strata and automatic image counts run in local campaigns');
+    throw new ProactError('--queue runs plain sampling over a fixed number of images per trial: drop --sampling stratified / --images auto (or run the campaign locally)');
   await checkRedis(target);
 
   const prepared = await prepareCampaign(o, o.threads ?? 2);
@@ -418,7 +421,7 @@ class Coordinator {
     if (fresh.length === 0) return;
     this.store.insertTrials(
       this.campaignId,
-      fresh.map((r) => ({ ber: r.ber, trial: r.trial, accuracy: r.accuracy, sdc: r.sdc, due: r.due, faults: r.faults, seconds: r.seconds, shard: null, extra: { worker: result.worker } })),
+      fresh.map((r) => ({ ber: r.ber, trial: r.trial, accuracy: r.accuracy, sdc: r.sdc, due: r.due, faults: r.faults, images: r.images, seconds: r.seconds, shard: null, extra: { worker: result.worker } })),
     );
     this.lastProgressAt = Date.now();
     const planned = this.planned();

@@ -128,6 +128,8 @@ export function parseBatchResult(value: unknown, jobId: string): TrialBatchResul
     for (const field of ['ber', 'trial', 'accuracy', 'sdc', 'due', 'faults', 'seconds'] as const) {
       if (typeof (r as Record<string, unknown>)[field] !== 'number') throw bad();
     }
+    const images = (r as Record<string, unknown>).images;
+    if (images !== undefined && !(typeof images === 'number' && Number.isInteger(images) && images >= 1)) throw bad();
   }
   return { worker, records: records as TrialOutcome[] };
 }

@@ -46,7 +46,8 @@ test('sequential stopping through the queue runs the same trials as a local run'
   const r = await redis.get(t);
   if (!r) return;
   const prefix = uniquePrefix('seq');
-  const opts = { ...base, trials: 60, precision: 0.02 };
+  // The queue samples plainly over all images; the local run does the same to be comparable.
+  const opts = { ...base, trials: 60, precision: 0.02, sampling: 'plain' as const, images: 'all' as const };
   const local = join(dir, 'seq-local.sqlite');
   await runCampaign({ ...opts, db: local });
   const queued = join(dir, 'seq-queue.sqlite');

@@ -20,7 +20,8 @@ import {
 } from '../../src/report/index.js';
 import { ProactError } from '../../src/util/errors.js';
 import { skipMissing } from '../helpers/requirements.js';
-import { BERS, HAND_BER, HAND_CI_HALF_WIDTH, HAND_MEAN, LAYERS, TRIALS_PER_BER, writeFixtureStore } from './fixture.js';
+import { BERS, HAND_ACCURACIES, HAND_BER, HAND_CI_HALF_WIDTH, HAND_MEAN, LAYERS, TRIALS_PER_BER, writeFixtureStore } from './fixture.js';
+import { bettingInterval } from '../../src/campaign/index.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'proact-report-'));
 
@@ -115,8 +116,15 @@ test('chart data embedded in the page equal the campaign summaries, and a hand-c
   const hand = accuracy.points.find((p) => p.ber === HAND_BER)!;
   assert.equal(hand.n, 3);
   assert.ok(Math.abs(hand.mean - HAND_MEAN) < 1e-12, `mean ${hand.mean}`);
-  assert.ok(Math.abs(hand.ciHigh! - hand.mean - HAND_CI_HALF_WIDTH) < 1e-9, `CI high ${hand.ciHigh}`);
-  assert.ok(Math.abs(hand.mean - hand.ciLow! - HAND_CI_HALF_WIDTH) < 1e-9, `CI low ${hand.ciLow}`);
+  // The page's band is the campaign's interval: a betting interval tuned for its 12 planned trials.
+  const betting = bettingInterval(HAND_ACCURACIES, { confidence: 0.95, horizon: TRIALS_PER_BER });
+  assert.deepEqual([hand.ciLow, hand.ciHigh], [Math.min(betting.low, hand.mean), Math.max(betting.high, hand.mean)]);
+  assert.ok(hand.ciLow! >= 0 && hand.ciHigh! <= 1);
+  // The Student-t interval, computed by hand, is still there on request (mean +- t(0.975, 2) s / sqrt(3)).
+  const again = openStore(fx.db, { readonly: true });
+  const t = summarizeCampaign(again, fx.ids.baseline, { interval: 'student-t' }).perBer.find((b) => b.ber === HAND_BER)!.accuracy;
+  again.close();
+  assert.ok(Math.abs(t.ciHigh - t.mean - HAND_CI_HALF_WIDTH) < 1e-9 && Math.abs(t.mean - t.ciLow - HAND_CI_HALF_WIDTH) < 1e-9, `t interval [${t.ciLow}, ${t.ciHigh}]`);
   // Ranger's highest BER holds a single trial: no interval is known, the point is still plotted.
   const single = accuracy.points.find((p) => p.campaign === `results.sqlite#${fx.ids.ranger}` && p.ber === BERS.at(-1))!;
   assert.equal(single.n, 1);
