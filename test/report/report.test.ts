@@ -125,11 +125,11 @@ test('chart data embedded in the page equal the campaign summaries, and a hand-c
   const t = summarizeCampaign(again, fx.ids.baseline, { interval: 'student-t' }).perBer.find((b) => b.ber === HAND_BER)!.accuracy;
   again.close();
   assert.ok(Math.abs(t.ciHigh - t.mean - HAND_CI_HALF_WIDTH) < 1e-9 && Math.abs(t.mean - t.ciLow - HAND_CI_HALF_WIDTH) < 1e-9, `t interval [${t.ciLow}, ${t.ciHigh}]`);
-  // Ranger's highest BER holds a single trial: no interval is known, the point is still plotted.
+  // Ranger's highest BER holds a single trial: its interval is the whole range (nothing learned yet), never wider.
   const single = accuracy.points.find((p) => p.campaign === `results.sqlite#${fx.ids.ranger}` && p.ber === BERS.at(-1))!;
   assert.equal(single.n, 1);
-  assert.equal(single.ciLow, null);
-  assert.equal(single.ciHigh, null);
+  assert.equal(single.ciLow, 0);
+  assert.equal(single.ciHigh, 1);
   assert.ok(accuracy.points.filter((p) => p.campaign === `results.sqlite#${fx.ids.proact}`).every((p) => p.n === TRIALS_PER_BER));
   assert.deepEqual(
     accuracy.clean!.map((c) => c.cleanAccuracy),
