@@ -64,7 +64,16 @@ interface PrecisionResult extends Saved {
 
 /** Variance per trial, plain against stratified (bench/strata.ts). */
 interface StrataResult extends Saved {
-  cases: { model: string; ber: number; trials: number; imagesPerTrial: number; plain: { mean: number; variancePerTrial: number }; stratified: { mean: number; variancePerTrial: number }; varianceRatio: number }[];
+  cases: {
+    model: string;
+    ber: number;
+    trials: number;
+    imagesPerTrial: number;
+    plain: { mean: number; variancePerTrial: number };
+    stratified: { mean: number; variancePerTrial: number; neymanVariancePerTrial: number };
+    varianceRatio: number;
+    neymanVarianceRatio: number;
+  }[];
 }
 
 export interface BenchResults {
@@ -225,11 +234,11 @@ export function strataText(b: BenchResults): string {
   return [
     `\`npm run bench -- strata\` (${r.date}, ${r.machine.cpu}, ${r.machine.cores} cores, load ${num(r.machine.loadAverage, 1)}${r.note ? `; ${r.note}` : ''}):`,
     '',
-    '| model | BER | trials each | images per trial | plain: mean %, variance per trial | stratified: mean %, variance per trial | plain / stratified |',
-    '|---|---|---|---|---|---|---|',
+    '| model | BER | trials each | images per trial | plain: mean %, variance per trial | stratified: mean %, variance per trial (as allocated) | plain / stratified | stratified with Neyman allocation: variance per trial | plain / Neyman |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...r.cases.map(
       (c) =>
-        `| ${c.model} | ${c.ber.toExponential(0)} | ${c.trials} | ${c.imagesPerTrial} | ${pct(c.plain.mean)}, ${c.plain.variancePerTrial.toExponential(2)} | ${pct(c.stratified.mean)}, ${c.stratified.variancePerTrial.toExponential(2)} | **${num(c.varianceRatio, 1)}x** |`,
+        `| ${c.model} | ${c.ber.toExponential(0)} | ${c.trials} | ${c.imagesPerTrial} | ${pct(c.plain.mean)}, ${c.plain.variancePerTrial.toExponential(2)} | ${pct(c.stratified.mean)}, ${c.stratified.variancePerTrial.toExponential(2)} | **${num(c.varianceRatio, 1)}x** | ${c.stratified.neymanVariancePerTrial.toExponential(2)} | **${num(c.neymanVarianceRatio, 1)}x** |`,
     ),
   ].join('\n');
 }
