@@ -4,6 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import { ProactError } from '../util/errors.js';
+import { SURFACE_KINDS, type SurfaceKind } from '../faults/index.js';
 
 /** Parses an integer option value (commander passes strings). */
 export function parseIntOption(flag: string, min = 0): (v: string) => number {
@@ -29,6 +30,15 @@ export function parseNumberList(flag: string): (v: string) => number[] {
     if (out.length === 0 || out.some((n) => !Number.isFinite(n))) throw new ProactError(`${flag} ${v}: expected comma-separated numbers, e.g. 1e-7,1e-6`);
     return out;
   };
+}
+
+/** A --surface value: comma-separated surface kinds (weight, bias, threshold, bound). */
+export function parseSurfaceKinds(text: string): SurfaceKind[] {
+  const kinds = text.split(',').map((s) => s.trim());
+  for (const k of kinds) {
+    if (!(SURFACE_KINDS as readonly string[]).includes(k)) throw new ProactError(`--surface ${text}: unknown kind '${k}' (use ${SURFACE_KINDS.join(', ')})`);
+  }
+  return kinds as SurfaceKind[];
 }
 
 export interface Progress {

@@ -11,13 +11,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { applyPlanToBytes, campaignPlanner, faultSurface, makeFaultable, sha256, type SurfaceKind } from '../campaign/index.js';
 import { openDataset, type Split } from '../data/index.js';
-import { checkBer, planFromJSON, planToJSON, surfaceHash, type FaultPlan, type FloatPolicy, type SurfaceShape } from '../faults/index.js';
+import { SURFACE_KINDS, checkBer, planFromJSON, planToJSON, surfaceHash, type FaultPlan, type FloatPolicy, type SurfaceShape } from '../faults/index.js';
 import { prepareGraph, readOnnxFile, type Graph } from '../graph/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
-import { log, parseFloatOption, parseIntOption, table } from './common.js';
+import { log, parseFloatOption, parseIntOption, parseSurfaceKinds, table } from './common.js';
 
-const ALL_KINDS: readonly SurfaceKind[] = ['weight', 'bias', 'threshold'];
+const ALL_KINDS = SURFACE_KINDS;
 
 // ---------------------------------------------------------------- library-level helpers
 
@@ -92,7 +92,7 @@ export interface ReplayResult {
 /** Non-empty subsets of the surface kinds, the campaign's default (all) first. */
 function kindSubsets(): SurfaceKind[][] {
   const out: SurfaceKind[][] = [];
-  for (let mask = 7; mask >= 1; mask--) out.push(ALL_KINDS.filter((_, k) => mask & (1 << (ALL_KINDS.length - 1 - k))));
+  for (let mask = (1 << ALL_KINDS.length) - 1; mask >= 1; mask--) out.push(ALL_KINDS.filter((_, k) => mask & (1 << (ALL_KINDS.length - 1 - k))));
   return out;
 }
 
@@ -196,14 +196,6 @@ function checkBeforeValues(plan: FaultPlan, surface: readonly { name: string; va
 
 // ---------------------------------------------------------------- commands
 
-function parseSurfaceKinds(text: string): SurfaceKind[] {
-  const kinds = text.split(',').map((s) => s.trim());
-  for (const k of kinds) {
-    if (!(ALL_KINDS as readonly string[]).includes(k)) throw new ProactError(`--surface ${text}: unknown kind '${k}' (use weight, bias, threshold)`);
-  }
-  return kinds as SurfaceKind[];
-}
-
 function parseBnMode(mode: string): boolean {
   if (mode !== 'fold' && mode !== 'immune') throw new ProactError(`--bn ${mode}: expected fold or immune`);
   return mode === 'fold';
@@ -269,8 +261,8 @@ export function registerFaults(program: Command): void {
     .option('--format <f>', 'stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16', 'float32')
     .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
     .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf -> 1e31, tiny -> 0)', 'ieee')
-    .option('--reference-surface', 'scalar thresholds are immune, as in the reference toolbox')
-    .option('--surface <kinds>', 'what faults hit: comma-separated weight,bias,threshold', 'weight,bias,threshold')
+    .option('--reference-surface', 'scalar thresholds and weight bounds are immune, as scalar thresholds in the reference toolbox')
+    .option('--surface <kinds>', `what faults hit: comma-separated ${SURFACE_KINDS.join(',')}`, SURFACE_KINDS.join(','))
     .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
     .option('--json', 'print the plan as JSON')
     .option('--out <file>', 'write the plan as JSON to a file (for faults replay)')

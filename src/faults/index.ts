@@ -33,6 +33,7 @@ export {
 export {
   FaultPlanner,
   PLAN_VERSION,
+  SURFACE_KINDS,
   applyPlan,
   isHittable,
   makePlan,
