@@ -22,6 +22,7 @@ import {
   GRANULARITIES,
   WEIGHT_CLIP_GRANULARITIES,
   addWeightBounds,
+  checkWeightMargin,
   applyThresholds,
   countThresholdValues,
   graphAccuracy,
@@ -182,11 +183,12 @@ function checkGranularity(g: string | undefined, method: HardenMethod | undefine
   } else throw new ProactError('--granularity applies to ranger, ranger-zero, fitact and proact (FT-ClipAct is layer-wise by definition)');
 }
 
-/** The weight-bound granularity asked for: weight-clip's own (default channel), or --weight-clip with another method; undefined for none. */
+/** The weight-bound granularity asked for: weight-clip's own (default tensor), or --weight-clip with another method; undefined for none. */
 function weightClipGranularity(o: HardenCli, method: HardenMethod | undefined): WeightClipGranularity | undefined {
-  const g = o.weightClip ?? (method === 'weight-clip' ? 'channel' : undefined);
+  const g = o.weightClip ?? (method === 'weight-clip' ? 'tensor' : undefined);
   if (g !== undefined && !(WEIGHT_CLIP_GRANULARITIES as readonly string[]).includes(g)) throw new ProactError(`--weight-clip ${g}: expected ${WEIGHT_CLIP_GRANULARITIES.join(' or ')}`);
   if (g === undefined && o.weightMargin !== undefined) throw new ProactError('--weight-margin widens weight bounds: add --weight-clip tensor|channel, or use --method weight-clip');
+  if (o.weightMargin !== undefined) checkWeightMargin(o.weightMargin);
   return g as WeightClipGranularity | undefined;
 }
 
@@ -230,7 +232,7 @@ export function registerHarden(program: Command): void {
     .option('--seed <s>', 'seed of the validation split, the profiling subset, fault patterns and training', parseIntOption('--seed', 0), 0)
     .option('--threads <t>', 'onnxruntime intra-op threads', parseIntOption('--threads', 1), 2)
     .option('--batch <n>', 'batch size (default 128 for evaluation and profiling; fitact/proact default to their own training batch)', parseIntOption('--batch', 1))
-    .option('--weight-clip <g>', `also bound every conv/linear weight and bias to its clean range: ${WEIGHT_CLIP_GRANULARITIES.join('|')} (weight-clip's own granularity, default channel; biases per tensor)`)
+    .option('--weight-clip <g>', `also bound every conv/linear weight and bias to its clean range: ${WEIGHT_CLIP_GRANULARITIES.join('|')} (weight-clip's own granularity, default tensor; biases always per tensor)`)
     .option('--weight-margin <m>', 'widen each weight bound by m x its largest magnitude on both sides (default 0)', parseFloatOption('--weight-margin'))
     .option('--granularity <g>', `threshold granularity: ranger ${GRANULARITIES.join('|')} (default layer); fitact/proact also hyrelu (defaults neuron, hyrelu)`)
     .option('--fi-bers <list>', `ftclipact: BERs of the score (ref ${ref.bers.join(',')})`, parseNumberList('--fi-bers'), [...dflt.bers])
