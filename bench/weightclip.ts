@@ -13,7 +13,7 @@
  * ranger-zero, ranger-zero+weight-clip; also fitact+weight-clip, proact+weight-clip and their plain
  * methods, which need long threshold training), WEIGHTCLIP_BERS (1e-6,1e-5,3e-5), WEIGHTCLIP_TRIALS (20,
  * float32), WEIGHTCLIP_PAPER_TRIALS (10), WEIGHTCLIP_EVAL (500 test images), WEIGHTCLIP_SEED (7),
- * WEIGHTCLIP_DIR (weightclip-run). Hardened models on disk are reused and campaigns resume from their
+ * WEIGHTCLIP_DIR (weightclip-run), WEIGHTCLIP_WORKERS (2, as `bench -- results`). Hardened models on disk are reused and campaigns resume from their
  * databases, so an interrupted run picks up where it stopped; a second run only rewrites the tables.
  */
 import { spawnSync } from 'node:child_process';
@@ -76,6 +76,7 @@ export async function benchWeightClip(): Promise<Record<string, unknown>> {
   const evalLimit = process.env.WEIGHTCLIP_EVAL ?? '500';
   const seed = process.env.WEIGHTCLIP_SEED ?? '7';
   const dir = process.env.WEIGHTCLIP_DIR ?? 'weightclip-run';
+  const workers = process.env.WEIGHTCLIP_WORKERS ?? '2';
   mkdirSync(dir, { recursive: true });
   // Relative paths, as a user types them: the database records the model path each campaign ran on.
   const data = relative(process.cwd(), requireShared('data/cifar10-jpeg75'));
@@ -92,7 +93,7 @@ export async function benchWeightClip(): Promise<Record<string, unknown>> {
       modelPaths.set(`${model}/${arm.name}`, path);
       for (const protocol of Object.keys(PROTOCOLS) as Protocol[]) {
         const db = join(dir, `${protocol}.sqlite`);
-        proact(['campaign', '--model', path, '--data', data, '--ber', bers, '--trials', trials[protocol], '--eval-limit', evalLimit, '--seed', seed, ...PROTOCOLS[protocol].args, '--db', db, '--resume', '--json']);
+        proact(['campaign', '--model', path, '--data', data, '--ber', bers, '--trials', trials[protocol], '--eval-limit', evalLimit, '--seed', seed, '--workers', workers, ...PROTOCOLS[protocol].args, '--db', db, '--resume', '--json']);
         process.stderr.write(`${model} ${arm.name} ${protocol} done\n`);
       }
     }
