@@ -13,7 +13,8 @@
  * ranger-zero, ranger-zero+weight-clip; also fitact+weight-clip, proact+weight-clip and their plain
  * methods, which need long threshold training), WEIGHTCLIP_BERS (1e-6,1e-5,3e-5), WEIGHTCLIP_TRIALS (20,
  * float32), WEIGHTCLIP_PAPER_TRIALS (10), WEIGHTCLIP_EVAL (500 test images), WEIGHTCLIP_SEED (7),
- * WEIGHTCLIP_DIR (weightclip-run), WEIGHTCLIP_WORKERS (2, as `bench -- results`). Hardened models on disk are reused and campaigns resume from their
+ * WEIGHTCLIP_DIR (weightclip-run), WEIGHTCLIP_WORKERS (2, as `bench -- results`), WEIGHTCLIP_TABLES (the Markdown file, default
+ * <dir>/weightclip.md). Hardened models on disk are reused and campaigns resume from their
  * databases, so an interrupted run picks up where it stopped; a second run only rewrites the tables.
  */
 import { spawnSync } from 'node:child_process';
@@ -127,9 +128,10 @@ export async function benchWeightClip(): Promise<Record<string, unknown>> {
     }
   }
   const markdown = sections.join('\n\n') + '\n';
-  writeFileAtomic(join(dir, 'weightclip.md'), [markdown], 'weight-clip tables');
+  const tables = process.env.WEIGHTCLIP_TABLES ?? join(dir, 'weightclip.md');
+  writeFileAtomic(tables, [markdown], 'weight-clip tables');
   process.stderr.write(markdown);
-  return { bench: 'weightclip', models, arms: armNames, bers, trials, evalImages: Number(evalLimit), seed: Number(seed), tables: join(dir, 'weightclip.md'), campaigns: rows };
+  return { bench: 'weightclip', models, arms: armNames, bers, trials, evalImages: Number(evalLimit), seed: Number(seed), tables, campaigns: rows };
 }
 
 /** Each arm with weight bounds against the same arm without them, where both ran. */
