@@ -3,7 +3,7 @@
  * methods (Ranger, FT-ClipAct, FitAct, ProAct) or from a thresholds file, and/or bound the stored
  * weights to their clean ranges (weight-clip, or --weight-clip with any method), and write the
  * hardened ONNX, its thresholds, the decision log and a profile cache beside it.
- * `proact overhead`: the threshold memory each granularity would add to a model.
+ * `proact overhead`: the threshold memory each granularity would add to a model, and the weight bounds.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
