@@ -1,10 +1,10 @@
 /**
  * A model prepared for fault injection: its fault surface (conv/linear weights and biases, clipping
  * thresholds, weight bounds) with clean values quantised to the campaign's number format, and the
- * serialised ONNX bytes with the byte offset of every surface tensor. A trial copies the bytes, writes the faulty
- * values at their offsets and creates a fresh onnxruntime session: weights stay constant initializers,
- * so onnxruntime pre-packs them and runs at full speed (see docs/benchmarks.md for the comparison
- * with weights fed as graph inputs).
+ * serialised ONNX bytes with the byte offset of every surface tensor. A trial copies the bytes,
+ * writes the faulty values at their offsets and creates a fresh onnxruntime session: weights stay
+ * constant initializers, so onnxruntime pre-packs them and runs at full speed (see docs/benchmarks.md
+ * for the comparison with weights fed as graph inputs).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ProactError } from '../util/errors.js';
