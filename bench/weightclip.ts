@@ -24,21 +24,26 @@ import { compareCampaigns, openStore, summarizeCampaign, type CampaignRecord, ty
 import { writeFileAtomic } from '../src/util/files.js';
 import { CLI, requireShared } from './common.js';
 
-/** An arm: the activation method (none for unprotected and weight-clip alone) and whether weights are bounded. */
+/**
+ * An arm: how `proact harden` makes it (nothing for the unprotected model). An arm that adds weight
+ * bounds to another (`base`) applies that arm's saved thresholds when it exists (`--thresholds`), so
+ * the pair differs only by the bounds and the profiling is not repeated.
+ */
 interface Arm {
   name: string;
   harden?: string[];
+  base?: string;
 }
 
 const ARMS: Arm[] = [
   { name: 'unprotected' },
   { name: 'weight-clip', harden: ['--method', 'weight-clip'] },
   { name: 'ranger-zero', harden: ['--method', 'ranger-zero'] },
-  { name: 'ranger-zero+weight-clip', harden: ['--method', 'ranger-zero', '--weight-clip', 'tensor'] },
+  { name: 'ranger-zero+weight-clip', harden: ['--method', 'ranger-zero', '--weight-clip', 'tensor'], base: 'ranger-zero' },
   { name: 'fitact', harden: ['--method', 'fitact'] },
-  { name: 'fitact+weight-clip', harden: ['--method', 'fitact', '--weight-clip', 'tensor'] },
+  { name: 'fitact+weight-clip', harden: ['--method', 'fitact', '--weight-clip', 'tensor'], base: 'fitact' },
   { name: 'proact', harden: ['--method', 'proact'] },
-  { name: 'proact+weight-clip', harden: ['--method', 'proact', '--weight-clip', 'tensor'] },
+  { name: 'proact+weight-clip', harden: ['--method', 'proact', '--weight-clip', 'tensor'], base: 'proact' },
 ];
 
 const PROTOCOLS = {
@@ -89,7 +94,9 @@ export async function benchWeightClip(): Promise<Record<string, unknown>> {
       let path = source;
       if (arm.harden) {
         path = join(dir, `${model}-${arm.name}.onnx`);
-        if (!existsSync(path)) proact(['harden', ...arm.harden, '--model', source, '--data', data, '--out', path, '--seed', '0', '--json']);
+        const saved = arm.base ? join(dir, `${model}-${arm.base}.thresholds.json`) : undefined;
+        const how = saved && existsSync(saved) ? ['--thresholds', saved, '--weight-clip', 'tensor'] : arm.harden;
+        if (!existsSync(path)) proact(['harden', ...how, '--model', source, '--data', data, '--out', path, '--seed', '0', '--json']);
       }
       modelPaths.set(`${model}/${arm.name}`, path);
       for (const protocol of Object.keys(PROTOCOLS) as Protocol[]) {
