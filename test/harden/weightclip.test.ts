@@ -161,7 +161,7 @@ test('overhead: weight bounds per granularity (2 per tensor, or 2 per output cha
   assert.deepEqual(graphOverhead(addWeightBounds(plain).graph).weightBounds?.stored, { parameters: 12, bytes: 48 });
 });
 
-test('overhead: resnet20-sized counts through the CLI table', () => {
+test('overhead CLI: the weight-bound table lists both granularities', () => {
   const model = writeTinyCnn(join(dir, 'tiny-overhead.onnx'));
   const r = runCli(['overhead', '--model', model]);
   assert.equal(r.code, 0, r.stderr);
