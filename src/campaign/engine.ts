@@ -11,7 +11,7 @@ import { ProactError } from '../util/errors.js';
 import { checkInputFile } from '../util/outputs.js';
 import { prepareGraph, readOnnx, type Graph } from '../graph/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
-import { FaultPlanner, parseCountModel, parseFloatPolicy, parseFormat, checkBer, strataWeights, type FloatPolicy, type Sampling } from '../faults/index.js';
+import { FaultPlanner, SURFACE_KINDS, parseCountModel, parseFloatPolicy, parseFormat, checkBer, strataWeights, type FloatPolicy, type Sampling } from '../faults/index.js';
 import { Session, checkModelContract } from '../runtime/index.js';
 import { makeFaultable, sha256, type FaultableModel } from './model.js';
 import { TrialPool, type TrialRef } from './pool.js';
@@ -185,7 +185,7 @@ function keyOptions(o: CampaignOptions, bers: number[], trials: number, critical
     count: o.count ?? 'bernoulli',
     policy: o.policy ?? 'ieee',
     referenceSurface: o.referenceSurface ?? false,
-    surface: [...(o.surface ?? ['weight', 'bias', 'threshold'])].sort(),
+    surface: [...(o.surface ?? SURFACE_KINDS)].sort(),
     foldBatchNorm: o.foldBatchNorm ?? true,
     batchSize: o.batchSize ?? 250,
   };
@@ -259,7 +259,7 @@ export function loadCampaignInputs(o: CampaignInputOptions): CampaignInputs {
   const ds = openDataset(o.data, { split: o.split ?? 'test' });
   const evalOffset = o.evalOffset ?? 0;
   const evalSet = loadEvalSet(ds, evalOffset, o.evalLimit ?? ds.count);
-  const faultable = makeFaultable(graph, { format: o.format ?? 'float32', kinds: o.surface ?? ['weight', 'bias', 'threshold'] });
+  const faultable = makeFaultable(graph, { format: o.format ?? 'float32', kinds: o.surface ?? SURFACE_KINDS });
   const dataId = `${ds.name}:${evalOffset}+${evalSet.count}:${sha256(evalSet.x).slice(0, 16)}`;
   return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph), modelPath: o.model };
 }

@@ -1,21 +1,21 @@
 /**
  * A model prepared for fault injection: its fault surface (conv/linear weights and biases, clipping
- * thresholds) with clean values quantised to the campaign's number format, and the serialised ONNX
- * bytes with the byte offset of every surface tensor. A trial copies the bytes, writes the faulty
- * values at their offsets and creates a fresh onnxruntime session: weights stay constant initializers,
- * so onnxruntime pre-packs them and runs at full speed (see docs/benchmarks.md for the comparison
- * with weights fed as graph inputs).
+ * thresholds, weight bounds) with clean values quantised to the campaign's number format, and the
+ * serialised ONNX bytes with the byte offset of every surface tensor. A trial copies the bytes,
+ * writes the faulty values at their offsets and creates a fresh onnxruntime session: weights stay
+ * constant initializers, so onnxruntime pre-packs them and runs at full speed (see docs/benchmarks.md
+ * for the comparison with weights fed as graph inputs).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ProactError } from '../util/errors.js';
 import { isThresholdName, parameterLayers, writeOnnx, type Graph } from '../graph/index.js';
-import { quantize, type FaultPlan, type SurfaceTensor } from '../faults/index.js';
+import { SURFACE_KINDS, quantize, type FaultPlan, type SurfaceKind, type SurfaceTensor } from '../faults/index.js';
 
 export interface SurfaceOptions {
   /** Number format of stored values (default float32). */
   format?: string;
-  /** Which stored tensors can be hit (default: weights, biases and thresholds). */
-  kinds?: ('weight' | 'bias' | 'threshold')[];
+  /** Which stored tensors can be hit (default: all kinds: weights, biases, thresholds and weight bounds). */
+  kinds?: readonly SurfaceKind[];
 }
 
 export interface FaultableModel {
@@ -27,19 +27,23 @@ export interface FaultableModel {
   offsets: Record<string, number>;
 }
 
-/** The fault surface of a graph: weights and biases of Conv/Gemm/MatMul layers, and threshold initializers. */
+/**
+ * The fault surface of a graph: weights and biases of Conv/Gemm/MatMul layers (read directly or
+ * through their weight bounds), the weight bounds, and threshold initializers. A single-element
+ * threshold or bound is flagged `scalarThreshold` (immune under the reference surface).
+ */
 export function faultSurface(g: Graph, opts: SurfaceOptions = {}): SurfaceTensor[] {
-  const kinds = new Set(opts.kinds ?? ['weight', 'bias', 'threshold']);
+  const kinds = new Set(opts.kinds ?? SURFACE_KINDS);
   const format = opts.format ?? 'float32';
   const out: SurfaceTensor[] = [];
   const seen = new Set<string>();
-  const push = (name: string, kind: 'weight' | 'bias' | 'threshold') => {
+  const push = (name: string, kind: SurfaceKind) => {
     if (seen.has(name) || !kinds.has(kind)) return;
     const t = g.initializers.get(name)!;
     if (t.dtype !== 'float32') throw new ProactError(`tensor '${name}' is ${t.dtype}; fault injection needs float32 parameters in the ONNX file`);
     seen.add(name);
     const values = quantize(t.data as Float32Array, format, t.dims);
-    const entry: SurfaceTensor = kind === 'threshold' && values.length === 1
+    const entry: SurfaceTensor = (kind === 'threshold' || kind === 'bound') && values.length === 1
       ? { name, kind, dims: [...t.dims], values, scalarThreshold: true }
       : { name, kind, dims: [...t.dims], values };
     out.push(entry);
@@ -48,8 +52,9 @@ export function faultSurface(g: Graph, opts: SurfaceOptions = {}): SurfaceTensor
     push(l.weight, 'weight');
     if (l.bias) push(l.bias, 'bias');
   }
+  for (const l of parameterLayers(g)) for (const b of l.bounds ?? []) push(b, 'bound');
   for (const name of g.initializers.keys()) if (isThresholdName(name)) push(name, 'threshold');
-  if (out.length === 0) throw new ProactError('the model has no conv/linear weights or thresholds to inject faults into');
+  if (out.length === 0) throw new ProactError('the model has no conv/linear weights, thresholds or weight bounds to inject faults into');
   return out;
 }
 

@@ -16,13 +16,13 @@ import {
   summarizeCampaign,
   type CampaignOptions,
   type CampaignSummary,
-  type SurfaceKind,
 } from '../campaign/index.js';
+import { SURFACE_KINDS } from '../faults/index.js';
 import { runQueuedCampaign } from '../queue/index.js';
 import { ProactError, printable } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { guardOutputs } from '../util/outputs.js';
-import { parseFloatOption, parseIntOption, parseNumberList, progressBar, log, table } from './common.js';
+import { parseFloatOption, parseIntOption, parseNumberList, parseSurfaceKinds, progressBar, log, table } from './common.js';
 import { registerCampaignStatus } from './worker.js';
 import { SIGNAL_EXIT_CODES, stopOnSignals } from './stop.js';
 
@@ -111,8 +111,8 @@ export function registerCampaign(program: Command): void {
     .option('--format <f>', 'stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16', 'float32')
     .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
     .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf -> 1e31, tiny -> 0)', 'ieee')
-    .option('--reference-surface', 'scalar thresholds are immune, as in the reference toolbox')
-    .option('--surface <kinds>', 'what faults hit: comma-separated weight,bias,threshold', 'weight,bias,threshold')
+    .option('--reference-surface', 'scalar thresholds and weight bounds are immune, as scalar thresholds in the reference toolbox')
+    .option('--surface <kinds>', `what faults hit: comma-separated ${SURFACE_KINDS.join(',')}`, SURFACE_KINDS.join(','))
     .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
     .option('--eval-limit <n>', 'evaluate each trial on the first n records only', parseIntOption('--eval-limit', 1))
     .option('--seed <s>', 'campaign seed (fault plans are a pure function of seed, BER and trial)', parseIntOption('--seed', 0), 0)
@@ -134,8 +134,7 @@ export function registerCampaign(program: Command): void {
       if (o.bn !== 'fold' && o.bn !== 'immune') throw new ProactError(`--bn ${o.bn}: expected fold or immune`);
       if (o.policy !== 'ieee' && o.policy !== 'reference') throw new ProactError(`--policy ${o.policy}: expected ieee or reference`);
       if (o.queue && command.getOptionValueSource('workers') === 'cli') throw new ProactError('--workers with --queue: the trials run in `proact worker` processes; give them --concurrency instead');
-      const surface = o.surface.split(',').map((s) => s.trim()) as SurfaceKind[];
-      for (const s of surface) if (!['weight', 'bias', 'threshold'].includes(s)) throw new ProactError(`--surface ${o.surface}: unknown kind '${s}' (use weight, bias, threshold)`);
+      const surface = parseSurfaceKinds(o.surface);
       guardOutputs(
         [{ path: o.db, what: '--db', createsFolder: true }, o.csv === undefined ? undefined : { path: o.csv, what: '--csv' }],
         [{ path: o.model, what: '--model' }, { path: o.data, what: '--data' }],

@@ -5,6 +5,7 @@
 import cliProgress from 'cli-progress';
 import { ProactError, printable } from '../util/errors.js';
 import { describeActivation, type ActivationFunction } from '../graph/index.js';
+import { SURFACE_KINDS, type SurfaceKind } from '../faults/index.js';
 
 /**
  * Parses an integer option value (commander passes strings) in [min, max]. Empty text is refused (Number('')
@@ -38,6 +39,15 @@ export function parseNumberList(flag: string): (v: string) => number[] {
     if (twice !== undefined) throw new ProactError(`${flag} ${v}: ${twice} is given twice; list each value once`);
     return out;
   };
+}
+
+/** A --surface value: comma-separated surface kinds (weight, bias, threshold, bound). */
+export function parseSurfaceKinds(text: string): SurfaceKind[] {
+  const kinds = text.split(',').map((s) => s.trim());
+  for (const k of kinds) {
+    if (!(SURFACE_KINDS as readonly string[]).includes(k)) throw new ProactError(`--surface ${text}: unknown kind '${k}' (use ${SURFACE_KINDS.join(', ')})`);
+  }
+  return kinds as SurfaceKind[];
 }
 
 export interface Progress {

@@ -11,15 +11,15 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { applyPlanToBytes, campaignPlanner, faultSurface, makeFaultable, sha256, type SurfaceKind } from '../campaign/index.js';
 import { openDataset, subset, type Split } from '../data/index.js';
-import { checkBer, planFromJSON, planToJSON, surfaceHash, trialImages, type FaultPlan, type FloatPolicy, type Sampling, type SurfaceShape } from '../faults/index.js';
+import { SURFACE_KINDS, checkBer, planFromJSON, planToJSON, surfaceHash, trialImages, type FaultPlan, type FloatPolicy, type Sampling, type SurfaceShape } from '../faults/index.js';
 import { prepareGraph, readOnnxFile, type Graph } from '../graph/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { checkInputFile, guardOutputs } from '../util/outputs.js';
-import { log, parseFloatOption, parseIntOption, table } from './common.js';
+import { log, parseFloatOption, parseIntOption, parseSurfaceKinds, table } from './common.js';
 
-const ALL_KINDS: readonly SurfaceKind[] = ['weight', 'bias', 'threshold'];
+const ALL_KINDS = SURFACE_KINDS;
 
 // ---------------------------------------------------------------- library-level helpers
 
@@ -101,7 +101,7 @@ export interface ReplayResult {
 /** Non-empty subsets of the surface kinds, the campaign's default (all) first. */
 function kindSubsets(): SurfaceKind[][] {
   const out: SurfaceKind[][] = [];
-  for (let mask = 7; mask >= 1; mask--) out.push(ALL_KINDS.filter((_, k) => mask & (1 << (ALL_KINDS.length - 1 - k))));
+  for (let mask = (1 << ALL_KINDS.length) - 1; mask >= 1; mask--) out.push(ALL_KINDS.filter((_, k) => mask & (1 << (ALL_KINDS.length - 1 - k))));
   return out;
 }
 
@@ -232,14 +232,6 @@ function checkPlanIsTrials(plan: FaultPlan, faultable: ReturnType<typeof makeFau
 
 // ---------------------------------------------------------------- commands
 
-function parseSurfaceKinds(text: string): SurfaceKind[] {
-  const kinds = text.split(',').map((s) => s.trim());
-  for (const k of kinds) {
-    if (!(ALL_KINDS as readonly string[]).includes(k)) throw new ProactError(`--surface ${text}: unknown kind '${k}' (use weight, bias, threshold)`);
-  }
-  return kinds as SurfaceKind[];
-}
-
 function parseBnMode(mode: string): boolean {
   if (mode !== 'fold' && mode !== 'immune') throw new ProactError(`--bn ${mode}: expected fold or immune`);
   return mode === 'fold';
@@ -312,8 +304,8 @@ export function registerFaults(program: Command): void {
     .option('--format <f>', 'stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16', 'float32')
     .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
     .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf -> 1e31, tiny -> 0)', 'ieee')
-    .option('--reference-surface', 'scalar thresholds are immune, as in the reference toolbox')
-    .option('--surface <kinds>', 'what faults hit: comma-separated weight,bias,threshold', 'weight,bias,threshold')
+    .option('--reference-surface', 'scalar thresholds and weight bounds are immune, as scalar thresholds in the reference toolbox')
+    .option('--surface <kinds>', `what faults hit: comma-separated ${SURFACE_KINDS.join(',')}`, SURFACE_KINDS.join(','))
     .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
     .option('--sampling <s>', "the campaign's sampling: plain, or stratified (trial h x 2^24 + j is the j-th trial of stratum h)", 'plain')
     .option('--json', 'print the plan as JSON')

@@ -1,8 +1,9 @@
 /**
  * `proact harden`: replace a model's ReLUs by clipped activations with thresholds from one of the
- * methods (Ranger, FT-ClipAct, FitAct, ProAct) or from a thresholds file, and write the hardened ONNX,
- * its thresholds, the decision log and a profile cache beside it.
- * `proact overhead`: the threshold memory each granularity would add to a model.
+ * methods (Ranger, FT-ClipAct, FitAct, ProAct) or from a thresholds file, and/or bound the stored
+ * weights to their clean ranges (weight-clip, or --weight-clip with any method), and write the
+ * hardened ONNX, its thresholds, the decision log and a profile cache beside it.
+ * `proact overhead`: the threshold memory each granularity would add to a model, and the weight bounds.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -14,7 +15,7 @@ import { checkInputFile, guardOutputs } from '../util/outputs.js';
 import { prepareGraph, readOnnx, writeOnnx, type Graph } from '../graph/index.js';
 import { openDataset, splitTrainValidation, type Dataset } from '../data/index.js';
 import { Session, checkModelContract } from '../runtime/index.js';
-import { sha256, type SurfaceKind } from '../campaign/index.js';
+import { sha256 } from '../campaign/index.js';
 import {
   DEFAULT_PROFILE_IMAGES,
   FITACT_DEFAULTS,
@@ -22,6 +23,9 @@ import {
   FTCLIPACT_REFERENCE,
   PROACT_DEFAULTS,
   GRANULARITIES,
+  WEIGHT_CLIP_GRANULARITIES,
+  addWeightBounds,
+  checkWeightMargin,
   applyThresholds,
   checkClippable,
   countThresholdValues,
@@ -31,6 +35,7 @@ import {
   hardenFtClipAct,
   hardenProAct,
   hardenRanger,
+  hardenWeightClip,
   loadCachedProfile,
   profileActivations,
   readThresholdsFile,
@@ -45,11 +50,12 @@ import {
   type ProActOptions,
   type ProfileKey,
   type ThresholdProgress,
+  type WeightClipGranularity,
 } from '../harden/index.js';
 import { stopOnSignals } from './stop.js';
-import { activationCounts, log, parseFloatOption, parseIntOption, parseNumberList, progressBar, table, type Progress } from './common.js';
+import { activationCounts, log, parseFloatOption, parseIntOption, parseNumberList, parseSurfaceKinds, progressBar, table, type Progress } from './common.js';
 
-export const HARDEN_METHODS = ['ranger', 'ranger-zero', 'ftclipact', 'fitact', 'proact'] as const;
+export const HARDEN_METHODS = ['ranger', 'ranger-zero', 'ftclipact', 'fitact', 'proact', 'weight-clip'] as const;
 export type HardenMethod = (typeof HARDEN_METHODS)[number];
 
 interface HardenCli {
@@ -66,6 +72,8 @@ interface HardenCli {
   batch?: number;
   json?: boolean;
   granularity?: string;
+  weightClip?: string;
+  weightMargin?: number;
   // FT-ClipAct
   fiBers: number[];
   fiRepetitions: number;
@@ -105,6 +113,8 @@ export interface HardenCliResult {
   decisionsFile: string;
   seed: number;
   thresholdValues: number;
+  /** Weight-bound values stored in the hardened model (0 without weight clipping). */
+  weightBoundValues: number;
   validationImages: number;
   /** null when there was no validation split. */
   validationAccuracy: number | null;
@@ -183,6 +193,7 @@ function checkMethod(o: HardenCli): HardenMethod | undefined {
 
 function checkGranularity(g: string | undefined, method: HardenMethod | undefined): void {
   if (g === undefined) return;
+  if (method === 'weight-clip') throw new ProactError('--granularity is the threshold granularity; weight-clip has no thresholds: use --weight-clip tensor|channel for its bounds');
   if (method === 'ranger' || method === 'ranger-zero') {
     if (!(GRANULARITIES as readonly string[]).includes(g)) throw new ProactError(`--granularity ${g}: expected ${GRANULARITIES.join(', ')} for ${method}`);
   } else if (method === 'fitact' || method === 'proact') {
@@ -190,9 +201,17 @@ function checkGranularity(g: string | undefined, method: HardenMethod | undefine
   } else throw new ProactError('--granularity applies to ranger, ranger-zero, fitact and proact (FT-ClipAct is layer-wise by definition)');
 }
 
+/** The weight-bound granularity asked for: weight-clip's own (default tensor), or --weight-clip with another method; undefined for none. */
+function weightClipGranularity(o: HardenCli, method: HardenMethod | undefined): WeightClipGranularity | undefined {
+  const g = o.weightClip ?? (method === 'weight-clip' ? 'tensor' : undefined);
+  if (g !== undefined && !(WEIGHT_CLIP_GRANULARITIES as readonly string[]).includes(g)) throw new ProactError(`--weight-clip ${g}: expected ${WEIGHT_CLIP_GRANULARITIES.join(' or ')}`);
+  if (g === undefined && o.weightMargin !== undefined) throw new ProactError('--weight-margin widens weight bounds: add --weight-clip tensor|channel, or use --method weight-clip');
+  if (o.weightMargin !== undefined) checkWeightMargin(o.weightMargin);
+  return g as WeightClipGranularity | undefined;
+}
+
 function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress']): FtClipActOptions {
-  const surface = o.surface.split(',').map((s) => s.trim()) as SurfaceKind[];
-  for (const s of surface) if (!['weight', 'bias', 'threshold'].includes(s)) throw new ProactError(`--surface ${o.surface}: unknown kind '${s}' (use weight, bias, threshold)`);
+  const surface = parseSurfaceKinds(o.surface);
   if (o.policy !== 'ieee' && o.policy !== 'reference') throw new ProactError(`--policy ${o.policy}: expected ieee or reference`);
   const opts: FtClipActOptions = {
     bers: o.fiBers,
@@ -220,7 +239,7 @@ export function registerHarden(program: Command): void {
   const dflt = FTCLIPACT_DEFAULTS;
   program
     .command('harden')
-    .description('replace activation layers (ReLU, ReLU6, LeakyReLU, PReLU, SiLU, HardSwish, GELU) by clipped activations (ranger, ranger-zero, ftclipact, fitact, proact) and write the hardened ONNX, its thresholds and the decision log')
+    .description('replace activation layers (ReLU, ReLU6, LeakyReLU, PReLU, SiLU, HardSwish, GELU) by clipped activations (ranger, ranger-zero, ftclipact, fitact, proact) and/or bound the stored weights (weight-clip, --weight-clip), and write the hardened ONNX, its thresholds and the decision log')
     .option('--method <m>', `hardening method: ${HARDEN_METHODS.join(', ')}`)
     .option('--model <file>', 'ONNX model (unclipped, input NCHW float32 in [0,1])')
     .option('--data <dir>', "training data (CIFAR dir, MNIST IDX, .npy) or 'mnist'; its test split, if any, is evaluated at the end")
@@ -231,6 +250,8 @@ export function registerHarden(program: Command): void {
     .option('--seed <s>', 'seed of the validation split, the profiling subset, fault patterns and training', parseIntOption('--seed', 0), 0)
     .option('--threads <t>', 'onnxruntime intra-op threads', parseIntOption('--threads', 1), 2)
     .option('--batch <n>', 'batch size (default 128 for evaluation and profiling; fitact/proact default to their own training batch)', parseIntOption('--batch', 1))
+    .option('--weight-clip <g>', `also bound every conv/linear weight and bias to its clean range: ${WEIGHT_CLIP_GRANULARITIES.join('|')} (weight-clip's own granularity, default tensor; biases always per tensor)`)
+    .option('--weight-margin <m>', 'widen each weight bound by m x its largest magnitude on both sides (default 0)', parseFloatOption('--weight-margin'))
     .option('--granularity <g>', `threshold granularity: ranger ${GRANULARITIES.join('|')} (default layer); fitact/proact also hyrelu (defaults neuron, hyrelu)`)
     .option('--fi-bers <list>', `ftclipact: BERs of the score (ref ${ref.bers.join(',')})`, parseNumberList('--fi-bers'), [...dflt.bers])
     .option('--fi-repetitions <n>', `ftclipact: fault patterns per BER and candidate (ref ${ref.repetitions})`, parseIntOption('--fi-repetitions', 1), dflt.repetitions)
@@ -266,6 +287,8 @@ export function registerHarden(program: Command): void {
       if (!o.data) throw new ProactError("harden: --data <dir> is required (training data, or 'mnist')");
       if (!o.out) throw new ProactError('harden: --out <file> is required (the hardened .onnx to write)');
       checkGranularity(o.granularity, method);
+      const weightClip = weightClipGranularity(o, method);
+      const weightOptions = { ...(weightClip ? { granularity: weightClip } : {}), ...(o.weightMargin !== undefined ? { margin: o.weightMargin } : {}) };
       if (o.tolerance !== undefined && !(o.tolerance >= 0 && o.tolerance < 100))
         throw new ProactError(`--tolerance ${o.tolerance}: expected accuracy points in [0, 100), e.g. 1.5 (the reference's paper-era value)`);
       const out = o.out;
@@ -314,7 +337,9 @@ export function registerHarden(program: Command): void {
 
       let outcome: HardenOutcome;
       let profile: Profile | undefined;
-      if (saved && fromFile) {
+      if (method === 'weight-clip') {
+        outcome = await hardenWeightClip(graph, data, { ...weightOptions, threads, batchSize: evalBatch(o) });
+      } else if (saved && fromFile) {
         const t0 = performance.now();
         const validationAccuracy = await graphAccuracy(fromFile, data.validation, { threads, batchSize: evalBatch(o) });
         outcome = { method: saved.method, graph: fromFile, thresholds: saved.thresholds, decisions: [], imagesProcessed: data.validation.count, seconds: (performance.now() - t0) / 1000, validationAccuracy };
@@ -343,7 +368,10 @@ export function registerHarden(program: Command): void {
         }
       }
 
-      const hardened = outcome.graph;
+      // Weight bounds compose with any activation method: they change only how the stored weights are
+      // read, and are the identity on clean weights (the method's validation accuracy stays true).
+      const hardened = weightClip && method !== 'weight-clip' ? addWeightBounds(outcome.graph, weightOptions).graph : outcome.graph;
+      const weightBoundValues = graphOverhead(hardened).weightBounds?.stored?.parameters ?? 0;
       hardened.metadata['proact.seed'] = String(o.seed);
       Object.assign(hardened.metadata, reportArtifacts(outcome, graph, profile, o.seed));
       writeFileAtomic(out, [writeOnnx(hardened)], 'the hardened model');
@@ -368,6 +396,7 @@ export function registerHarden(program: Command): void {
         decisionsFile: paths.decisions,
         seed: o.seed,
         thresholdValues: countThresholdValues(outcome.thresholds),
+        weightBoundValues,
         validationImages: data.validation.count,
         validationAccuracy: Number.isFinite(outcome.validationAccuracy) ? outcome.validationAccuracy : null,
         testImages: testSet?.count ?? 0,
@@ -386,6 +415,7 @@ export function registerHarden(program: Command): void {
           `method      ${outcome.method} (seed ${o.seed})`,
           `wrote       ${out}, ${paths.thresholds}, ${paths.decisions}`,
           `thresholds  ${result.thresholdValues.toLocaleString('en-US')} values in ${outcome.thresholds.length} layers`,
+          ...(weightClip ? [`bounds      ${weightBoundValues.toLocaleString('en-US')} weight-bound values (${weightClip}-wise weights, tensor-wise biases)`] : []),
           table(
             ['accuracy %', 'unclipped', 'hardened'],
             [
@@ -451,7 +481,7 @@ function reportArtifacts(outcome: HardenOutcome, unclipped: Graph, profile: Prof
   };
 }
 
-async function runMethod(method: HardenMethod, graph: Graph, data: HardenData, profile: Profile, o: HardenCli, checkpoint: string, signal: AbortSignal): Promise<HardenOutcome> {
+async function runMethod(method: Exclude<HardenMethod, 'weight-clip'>, graph: Graph, data: HardenData, profile: Profile, o: HardenCli, checkpoint: string, signal: AbortSignal): Promise<HardenOutcome> {
   const threads = o.threads;
   switch (method) {
     case 'ranger':
@@ -552,7 +582,7 @@ function trainingBars(quiet: boolean): { update: (p: ThresholdProgress) => void;
 export function registerOverhead(program: Command): void {
   program
     .command('overhead')
-    .description('threshold memory each granularity adds to a model (neuron, channel, layer, HyReLU) and the ratios')
+    .description('threshold memory each granularity adds to a model (neuron, channel, layer, HyReLU), the ratios, and the weight bounds of weight clipping (tensor, channel)')
     .requiredOption('--model <file>', 'ONNX model (plain or hardened by proact)')
     .option('--layers', 'also list the activation layers')
     .option('--json', 'print the result as JSON')
@@ -582,6 +612,12 @@ export function registerOverhead(program: Command): void {
         table(['thresholds', 'parameters', 'bytes (float32)', 'x HyReLU'], rows),
         `neuron-wise / HyReLU = ${overhead.ratios.neuronToHyrelu.toFixed(1)}x`,
       ];
+      const wb = overhead.weightBounds;
+      if (wb) {
+        const boundRows = WEIGHT_CLIP_GRANULARITIES.map((k) => [`${k}-wise`, wb.schemes[k].parameters.toLocaleString('en-US'), wb.schemes[k].bytes.toLocaleString('en-US')]);
+        if (wb.stored) boundRows.push(['this model', wb.stored.parameters.toLocaleString('en-US'), wb.stored.bytes.toLocaleString('en-US')]);
+        lines.push('', `weight clipping: ${wb.tensors} weight and bias tensors (biases bounded per tensor)`, table(['weight bounds', 'parameters', 'bytes (float32)'], boundRows));
+      }
       if (o.layers)
         lines.push('', table(['layer', 'node', 'activation', 'dims', 'elements', 'channels'], overhead.layers.map((l) => [l.index, l.node, l.activation ?? 'relu', l.dims.join('x'), l.elements, l.channels])));
       process.stdout.write(lines.join('\n') + '\n');

@@ -34,6 +34,7 @@ export {
 export {
   FaultPlanner,
   PLAN_VERSION,
+  SURFACE_KINDS,
   applyPlan,
   isHittable,
   makePlan,

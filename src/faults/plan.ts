@@ -7,10 +7,11 @@
  * function of (surface, seed, BER, trial, format, count model, policy): trials can be planned in any
  * order, on any worker, and give identical plans.
  *
- * The surface is the list of stored tensors a fault can hit (conv/linear weights and biases, and the
- * thresholds of clipped activations). `referenceSurface` reproduces the reference's quirk of never
- * hitting scalar thresholds (single-element tensors, or tensors flagged `scalarThreshold` because they
- * pack one scalar per layer).
+ * The surface is the list of stored tensors a fault can hit (conv/linear weights and biases, the
+ * thresholds of clipped activations, and the weight bounds of weight clipping). `referenceSurface`
+ * reproduces the reference's quirk of never hitting scalar thresholds (single-element tensors, or
+ * tensors flagged `scalarThreshold` because they pack one scalar per layer); scalar weight bounds are
+ * protection scalars of the same sort and are immune with them.
  *
  * Several flips in one word combine by xor (two flips of the same bit, possible with the `reference`
  * count model, cancel); every fault of a word reports the word's clean value (`before`) and its final
@@ -26,8 +27,9 @@ import { STRATUM_STRIDE, criticalSet, sampleStratumSites, strataCount, type Crit
 
 export const PLAN_VERSION = 1;
 
-export type SurfaceKind = 'weight' | 'bias' | 'threshold';
-const SURFACE_KINDS: readonly SurfaceKind[] = ['weight', 'bias', 'threshold'];
+export type SurfaceKind = 'weight' | 'bias' | 'threshold' | 'bound';
+/** Every surface kind: what campaigns hit by default. */
+export const SURFACE_KINDS: readonly SurfaceKind[] = ['weight', 'bias', 'threshold', 'bound'];
 
 /** The shape of a stored tensor that faults can hit (what identifies a model's surface). */
 export interface SurfaceShape {
@@ -107,7 +109,7 @@ function checkSurface(surface: readonly SurfaceShape[], withValues: boolean): vo
     if (typeof t.name !== 'string' || t.name === '') throw new ProactError('fault surface: a tensor has no name: give every surface tensor a unique name');
     if (names.has(t.name)) throw new ProactError(`fault surface: tensor '${t.name}' is listed twice: list each stored tensor once`);
     names.add(t.name);
-    if (!SURFACE_KINDS.includes(t.kind)) throw new ProactError(`fault surface: tensor '${t.name}' has kind '${String(t.kind)}': use weight, bias or threshold`);
+    if (!SURFACE_KINDS.includes(t.kind)) throw new ProactError(`fault surface: tensor '${t.name}' has kind '${String(t.kind)}': use ${SURFACE_KINDS.join(', ')}`);
     if (!Array.isArray(t.dims) || !t.dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new ProactError(`fault surface: tensor '${t.name}' has dims ${JSON.stringify(t.dims)}: use non-negative integers`);
     }
@@ -127,9 +129,9 @@ export function surfaceHash(surface: readonly SurfaceShape[]): string {
   return createHash('sha256').update(canonical).digest('hex');
 }
 
-/** Whether faults can hit `t` (the reference never hits scalar thresholds). */
+/** Whether faults can hit `t` (the reference never hits scalar thresholds; scalar weight bounds go with them). */
 export function isHittable(t: SurfaceShape, referenceSurface: boolean): boolean {
-  if (!referenceSurface || t.kind !== 'threshold') return true;
+  if (!referenceSurface || (t.kind !== 'threshold' && t.kind !== 'bound')) return true;
   return !(t.scalarThreshold === true || numelOf(t.dims) === 1);
 }
 
@@ -474,6 +476,6 @@ function checkFaultsInSurface(faults: readonly Fault[], surface: readonly Surfac
     if (t === undefined) throw planError(`a fault hits tensor '${f.tensor}', which is not in the model's fault surface`);
     const size = numelOf(t.dims);
     if (f.index >= size) throw planError(`a fault hits element ${f.index} of '${f.tensor}', which has ${size} elements`);
-    if (!isHittable(t, referenceSurface)) throw planError(`a fault hits the scalar threshold '${f.tensor}', which the reference surface keeps immune`);
+    if (!isHittable(t, referenceSurface)) throw planError(`a fault hits the scalar ${t.kind} '${f.tensor}', which the reference surface keeps immune`);
   }
 }

@@ -181,3 +181,18 @@ export const tensorAttr = (value: Tensor): Attr => ({ type: 'tensor', value });
  */
 export const THRESHOLD_PREFIX = 'proact.threshold.';
 export const isThresholdName = (name: string): boolean => name.startsWith(THRESHOLD_PREFIX);
+
+/**
+ * Weight bounds are initializers named `proact.bound.<tensor>.min` / `.max`: the clean range of one
+ * stored weight or bias tensor, applied by a Clip (or Min/Max, for per-channel bounds) between the
+ * stored tensor and the layer that reads it (see src/harden/weightclip.ts). Like thresholds, they are
+ * stored values that campaigns find by name and hit.
+ */
+export const WEIGHT_BOUND_PREFIX = 'proact.bound.';
+export const isWeightBoundName = (name: string): boolean => name.startsWith(WEIGHT_BOUND_PREFIX);
+
+/**
+ * Stored guards (thresholds and weight bounds): values a fault campaign patches in the stored model, so
+ * every node that reads one must stay in the graph and read it at run time.
+ */
+export const isStoredGuardName = (name: string): boolean => isThresholdName(name) || isWeightBoundName(name);

@@ -2,7 +2,7 @@
  * Rewrite passes over the IR: constant folding of exporter shape arithmetic, BatchNorm folding into
  * the preceding Conv, dead-node removal, and the listing of activation layers.
  */
-import { attrFloat, isThresholdName, type Graph, type Node } from './ir.js';
+import { attrFloat, isStoredGuardName, isWeightBoundName, type Graph, type Node } from './ir.js';
 import { FOLDABLE_OPS, evalConstNode } from './consteval.js';
 import { inferNode, inferShapes, type ValueType } from './shapes.js';
 import { f32, numel, toNumbers, type Tensor } from './tensor.js';
@@ -10,9 +10,10 @@ import { matchActivations, type ActivationFunction } from './patterns.js';
 
 /**
  * Folds every node whose inputs are constants (including Shape of a known shape). Returns nodes removed.
- * Nodes that read a threshold initializer are never folded: a threshold is stored once and may be used
- * twice (guarded smooth-zero reads T in its gate and T + margin in its guard), and fault injection
- * patches the stored value, so a folded copy such as T + margin would silently stay fault-free.
+ * Nodes that read a stored guard (a threshold or a weight bound) are never folded: a threshold is stored
+ * once and may be used twice (guarded smooth-zero reads T in its gate and T + margin in its guard), a
+ * weight bound clips a stored weight, and fault injection patches the stored values, so a folded copy
+ * (T + margin, or the clipped weight) would silently stay fault-free.
  */
 export function foldConstants(g: Graph): number {
   g.topoSort();
@@ -26,7 +27,7 @@ export function foldConstants(g: Graph): number {
   for (const n of g.nodes) {
     const ins = n.inputs.map((i) => (i ? consts.get(i) : undefined));
     let folded: Tensor | undefined;
-    const allConst = n.inputs.every((i, k) => !i || ins[k]) && !n.inputs.some((i) => isThresholdName(i));
+    const allConst = n.inputs.every((i, k) => !i || ins[k]) && !n.inputs.some((i) => isStoredGuardName(i));
     if (n.outputs.length === 1 && FOLDABLE_OPS.has(n.op)) {
       if (n.op === 'Shape') {
         const t = types.get(n.inputs[0]!);
@@ -200,15 +201,48 @@ export function summarizeGraph(g: Graph): GraphSummary {
   };
 }
 
-/** Conv/Gemm/MatMul nodes whose weight is an initializer: the layers that hold faultable parameters. */
-export function parameterLayers(g: Graph): { node: Node; weight: string; bias?: string }[] {
-  const out: { node: Node; weight: string; bias?: string }[] = [];
+/** A layer holding faultable parameters: its stored weight and bias, and the bounds applied to them. */
+export interface ParameterLayer {
+  node: Node;
+  /** The stored weight initializer (read directly, or through its bounds). */
+  weight: string;
+  bias?: string;
+  /** Weight-bound initializers between the stored weight/bias and the layer (see WEIGHT_BOUND_PREFIX). */
+  bounds?: string[];
+}
+
+/**
+ * The stored initializer behind value `name`: `name` itself if it is an initializer, or the tensor a
+ * chain of bound nodes (Clip/Min/Max whose other inputs are weight bounds) reads, with those bounds.
+ */
+function storedThroughBounds(g: Graph, producers: Map<string, Node>, name: string): { stored: string; bounds: string[] } | undefined {
+  const bounds: string[] = [];
+  let value = name;
+  for (;;) {
+    if (g.initializers.has(value)) return { stored: value, bounds };
+    const p = producers.get(value);
+    if (!p || (p.op !== 'Clip' && p.op !== 'Min' && p.op !== 'Max') || p.inputs.length < 2) return undefined;
+    const rest = p.inputs.slice(1).filter(Boolean);
+    if (!rest.every((i) => isWeightBoundName(i) && g.initializers.has(i))) return undefined;
+    bounds.unshift(...rest);
+    value = p.inputs[0]!;
+  }
+}
+
+/**
+ * Conv/Gemm/MatMul nodes whose weight is an initializer, read directly or through weight bounds: the
+ * layers that hold faultable parameters.
+ */
+export function parameterLayers(g: Graph): ParameterLayer[] {
+  const out: ParameterLayer[] = [];
+  const producers = g.producers();
   for (const n of g.nodes) {
     if (n.op !== 'Conv' && n.op !== 'Gemm' && n.op !== 'MatMul' && n.op !== 'ConvTranspose') continue;
-    const w = n.inputs[1];
-    if (!w || !g.initializers.has(w)) continue;
-    const b = n.inputs[2] && g.initializers.has(n.inputs[2]) ? n.inputs[2] : undefined;
-    out.push(b ? { node: n, weight: w, bias: b } : { node: n, weight: w });
+    const w = n.inputs[1] ? storedThroughBounds(g, producers, n.inputs[1]) : undefined;
+    if (!w) continue;
+    const b = n.inputs[2] ? storedThroughBounds(g, producers, n.inputs[2]) : undefined;
+    const bounds = [...w.bounds, ...(b?.bounds ?? [])];
+    out.push({ node: n, weight: w.stored, ...(b ? { bias: b.stored } : {}), ...(bounds.length > 0 ? { bounds } : {}) });
   }
   return out;
 }

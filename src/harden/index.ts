@@ -12,4 +12,5 @@ export * from './ftclipact.js';
 export * from './overhead.js';
 export * from './fitact.js';
 export * from './proact.js';
+export * from './weightclip.js';
 export type { GranularitySpec, LossWeights, ThresholdProgress, ThresholdTrainingOptions } from './threshold-train.js';

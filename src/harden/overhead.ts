@@ -9,9 +9,13 @@
  *   (layers - 1) + elements of the last activation map.
  *
  * ResNet-20 (CIFAR-10): 19 activation layers, the last 64x8x8: neuron 188,416 vs HyReLU 4,114 (45.8x).
+ *
+ * Weight bounds (weight clipping, weightclip.ts) are listed beside them: 2 values per weight and bias
+ * tensor (tensor-wise), or 2 per output channel of each weight plus 2 per bias (channel-wise).
  */
 import { ProactError } from '../util/errors.js';
-import { activationLayers, inferShapes, isThresholdName, numel, type Graph } from '../graph/index.js';
+import { activationLayers, inferShapes, isThresholdName, isWeightBoundName, numel, parameterLayers, type Graph } from '../graph/index.js';
+import { WEIGHT_CLIP_GRANULARITIES, outputChannelAxis, type WeightClipGranularity } from './weightclip.js';
 
 export type OverheadScheme = 'neuron' | 'channel' | 'layer' | 'hyrelu';
 export const OVERHEAD_SCHEMES: readonly OverheadScheme[] = ['neuron', 'channel', 'layer', 'hyrelu'];
@@ -47,6 +51,40 @@ export interface Overhead {
   };
   /** Threshold values actually stored in the model (initializers named proact.threshold.*), if any. */
   stored?: SchemeOverhead;
+  /** Weight bounds of each weight-clipping granularity, and those stored in the model (proact.bound.*), if any. */
+  weightBounds?: WeightBoundOverhead;
+}
+
+export interface WeightBoundOverhead {
+  schemes: Record<WeightClipGranularity, SchemeOverhead>;
+  /** Bounded tensors (weights and biases) of the conv/linear layers. */
+  tensors: number;
+  stored?: SchemeOverhead;
+}
+
+/** The bound values weight clipping adds at each granularity (biases per tensor in both). */
+export function weightBoundOverhead(g: Graph): WeightBoundOverhead {
+  const seen = new Set<string>();
+  let tensors = 0;
+  let channels = 0;
+  for (const l of parameterLayers(g)) {
+    if (!seen.has(l.weight)) {
+      seen.add(l.weight);
+      tensors++;
+      const dims = g.initializers.get(l.weight)!.dims;
+      channels += dims.length >= 2 ? dims[outputChannelAxis(l.node, dims.length)]! : 1;
+    }
+    if (l.bias && !seen.has(l.bias)) {
+      seen.add(l.bias);
+      tensors++;
+      channels++;
+    }
+  }
+  const counts: Record<WeightClipGranularity, number> = { tensor: 2 * tensors, channel: 2 * channels };
+  const schemes = Object.fromEntries(WEIGHT_CLIP_GRANULARITIES.map((k) => [k, scheme(counts[k])])) as Record<WeightClipGranularity, SchemeOverhead>;
+  let stored = 0;
+  for (const [name, t] of g.initializers) if (isWeightBoundName(name)) stored += numel(t.dims);
+  return { schemes, tensors, ...(stored > 0 ? { stored: scheme(stored) } : {}) };
 }
 
 const scheme = (parameters: number): SchemeOverhead => ({ parameters, bytes: parameters * THRESHOLD_BYTES });
@@ -123,5 +161,6 @@ export function graphOverhead(g: Graph): Overhead {
   let stored = 0;
   for (const [name, t] of g.initializers) if (isThresholdName(name)) stored += numel(t.dims);
   if (stored > 0) o.stored = scheme(stored);
+  o.weightBounds = weightBoundOverhead(g);
   return o;
 }

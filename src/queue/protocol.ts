@@ -5,7 +5,7 @@
  * Job ids are derived from the campaign key, the BER and the trial range, so enqueueing the same wave
  * twice (a coordinator restarted with --resume) finds the jobs already there instead of adding copies.
  */
-import type { FloatPolicy } from '../faults/index.js';
+import { SURFACE_KINDS, type FloatPolicy } from '../faults/index.js';
 import type { CampaignOptions, PreparedCampaign, SurfaceKind, TrialOutcome } from '../campaign/index.js';
 import { ProactError } from '../util/errors.js';
 
@@ -76,7 +76,7 @@ export function makeRecipe(o: CampaignOptions, prepared: PreparedCampaign, key: 
     cleanAccuracy: prepared.cleanAccuracy,
     foldBatchNorm: o.foldBatchNorm ?? true,
     format: o.format ?? 'float32',
-    surface: o.surface ?? ['weight', 'bias', 'threshold'],
+    surface: [...(o.surface ?? SURFACE_KINDS)],
     count: o.count ?? 'bernoulli',
     policy: o.policy ?? 'ieee',
     referenceSurface: o.referenceSurface ?? false,

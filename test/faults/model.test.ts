@@ -12,7 +12,7 @@ import { applyPlanToBytes, loadEvalSet, makeFaultable, runTrial, sha256, type Ev
 import { openDataset } from '../../src/data/index.js';
 import { FaultPlanner, PLAN_VERSION, applyPlan, float32Bits, float32FromBits, planFromJSON, planToJSON, surfaceHash, type FaultPlan } from '../../src/faults/index.js';
 import { THRESHOLD_PREFIX, activationLayers, parameterLayers, prepareGraph, readOnnxFile, scalarF32, writeOnnx, type Graph } from '../../src/graph/index.js';
-import { hardenGraph } from '../../src/harden/index.js';
+import { addWeightBounds, hardenGraph, type WeightBound } from '../../src/harden/index.js';
 import { Session } from '../../src/runtime/index.js';
 import { runCli } from '../helpers/cli.js';
 import { sharedFile } from '../helpers/shared.js';
@@ -251,6 +251,114 @@ for (const kind of ['smooth-zero', 'clip-zero', 'clip-sat'] as const) {
       assert.ok(!bytesOf(patched).equals(bytesOf(clean)), `${kind}, ${name} bit ${bit}: the fault changed nothing`);
       if (kind !== 'clip-sat') assert.ok(patched.every(Number.isFinite), `${kind}, ${name} bit ${bit}: non-finite logits from a threshold fault`);
     }
+  });
+}
+
+// Weight bounds (weight-clip): the campaign finds each weight through its bound and patches the stored
+// weight, so a flip gives the bounded value; the bounds are stored values too, and a flipped bound
+// unprotects exactly the tensor (or channel) it bounds. Each patched campaign model must give exactly
+// the logits of the unbounded model with the weights set by hand to what the bounds let through.
+const flip30 = (v: number): number => float32FromBits((float32Bits(v) ^ (1 << 30)) >>> 0);
+
+/** The tiny CNN bounded at `granularity`, written and read back as a campaign prepares it. */
+function boundedTiny(granularity: 'tensor' | 'channel'): { path: string; bounds: WeightBound[]; faultable: FaultableModel } {
+  const { graph, bounds } = addWeightBounds(prepareGraph(tinyCnn()), { granularity });
+  const path = join(dir, `tiny-weight-clip-${granularity}.onnx`);
+  writeFileSync(path, writeOnnx(graph));
+  return { path, bounds, faultable: makeFaultable(prepared(path)) };
+}
+
+/** A valid one-trial plan for `faultable` flipping bit 30 of each listed element. */
+function bit30Plan(faultable: FaultableModel, sites: readonly [string, number][]): FaultPlan {
+  const values = cleanValues(faultable);
+  const faults = sites.map(([tensor, index]) => {
+    const before = values.get(tensor)![index]!;
+    return { tensor, index, bit: 30, before, after: flip30(before) };
+  });
+  const plan = { version: PLAN_VERSION, seed: 0, ber: 1e-3, trial: 0, format: 'float32', count: `fixed:${faults.length}`, policy: 'ieee' as const, referenceSurface: false, stratum: null, surfaceHash: surfaceHash(faultable.surface), faults };
+  return planFromJSON(planToJSON(plan), faultable.surface);
+}
+
+/** The unbounded tiny CNN with elements set by hand. */
+function editedTiny(edits: readonly [string, number, number][]): Uint8Array {
+  const g = prepareGraph(tinyCnn());
+  for (const [tensor, index, value] of edits) {
+    const t = g.initializers.get(tensor)!;
+    const data = Float32Array.from(t.data as Float32Array);
+    data[index] = value;
+    g.initializers.set(tensor, { ...t, data });
+  }
+  return writeOnnx(g);
+}
+
+/** The element of `bound`'s tensor at `index` of `tensor`: per channel (row of the [out, in] Gemm weight) or the scalar. */
+function boundValue(faultable: FaultableModel, bound: WeightBound, side: 'min' | 'max', index: number, rowLength: number): number {
+  const values = cleanValues(faultable).get(bound[side])!;
+  return values[bound.granularity === 'channel' ? Math.floor(index / rowLength) : 0]!;
+}
+
+for (const granularity of ['tensor', 'channel'] as const) {
+  test(`weight-clip (${granularity}): the surface finds each weight through its bound, and flipping bit 30 of a weight gives the bounded value, not 2^128 times the weight`, async () => {
+    const { path, bounds, faultable } = boundedTiny(granularity);
+    // Graph preparation keeps every bound node: a folded clipped weight would be a fault-free copy.
+    const graph = prepared(path);
+    const boundNodes = graph.nodes.filter((n) => n.op === 'Clip' || n.op === 'Min' || n.op === 'Max').length;
+    assert.equal(boundNodes, granularity === 'tensor' ? 6 : 3 * 2 + 3);
+    const kinds = (kind: string) => faultable.surface.filter((t) => t.kind === kind).map((t) => t.name);
+    assert.deepEqual(kinds('weight'), ['conv1.weight', 'fc1.weight', 'fc2.weight']);
+    assert.deepEqual(kinds('bias'), ['conv1.bias', 'fc1.bias', 'fc2.bias']);
+    assert.deepEqual(kinds('bound').sort(), bounds.flatMap((b) => [b.min, b.max]).sort());
+    const boundValues = bounds.reduce((s, b) => s + 2 * b.dims.reduce((a, d) => a * d, 1), 0);
+    assert.equal(boundValues, granularity === 'tensor' ? 12 : 2 * (4 + 16 + 10) + 6);
+    // Stored bits include the bounds; under the reference surface the scalar bounds are immune, like scalar thresholds.
+    const parameters = 36 + 4 + 16 * 196 + 16 + 160 + 10;
+    assert.equal(new FaultPlanner(faultable.surface, { seed: 0 }).totalBits, 32 * (parameters + boundValues));
+    assert.equal(new FaultPlanner(faultable.surface, { seed: 0, referenceSurface: true }).totalBits, 32 * (parameters + (granularity === 'tensor' ? 0 : 2 * (4 + 16 + 10))));
+
+    const fc1 = faultable.surface.find((t) => t.name === 'fc1.weight')!;
+    const index = fc1.values.findIndex((v, i) => v > 0 && v < boundValue(faultable, bounds.find((b) => b.tensor === 'fc1.weight')!, 'max', i, 196) / 2);
+    const before = fc1.values[index]!;
+    assert.equal(flip30(before), before * 2 ** 128);
+    const evalSet = loadEvalSet(openDataset('mnist', { split: 'test' }), 0, 200);
+    const patched = await logitsOf(applyPlanToBytes(faultable, bit30Plan(faultable, [['fc1.weight', index]]).faults), evalSet);
+    const hi = boundValue(faultable, bounds.find((b) => b.tensor === 'fc1.weight')!, 'max', index, 196);
+    const bounded = await logitsOf(editedTiny([['fc1.weight', index, hi]]), evalSet);
+    assert.ok(bytesOf(patched).equals(bytesOf(bounded)), 'the faulty weight reads as its upper bound');
+    const unbounded = await logitsOf(editedTiny([['fc1.weight', index, flip30(before)]]), evalSet);
+    assert.ok(!bytesOf(patched).equals(bytesOf(unbounded)));
+    assert.ok(patched.every((v) => Number.isFinite(v) && Math.abs(v) < 1e3), 'bounded logits stay small');
+    assert.ok(unbounded.some((v) => !Number.isFinite(v) || Math.abs(v) > 1e30), 'without the bound the huge weight reaches the logits');
+  });
+
+  test(`weight-clip (${granularity}): flipping the exponent of a bound unprotects exactly the ${granularity} it bounds`, async () => {
+    const { bounds, faultable } = boundedTiny(granularity);
+    const values = cleanValues(faultable);
+    const fc1Bound = bounds.find((b) => b.tensor === 'fc1.weight')!;
+    const fc2Bound = bounds.find((b) => b.tensor === 'fc2.weight')!;
+    const hiOf = (b: WeightBound, i: number, row: number) => boundValue(faultable, b, 'max', i, row);
+    const small = (tensor: string, row: number, b: WeightBound, skipRow?: number) =>
+      values.get(tensor)!.findIndex((v, i) => v > 0 && v < hiOf(b, i, row) / 2 && Math.floor(i / row) !== skipRow);
+    const i1 = small('fc1.weight', 196, fc1Bound); // unprotected: its bound is hit
+    const channel = Math.floor(i1 / 196);
+    const i1b = small('fc1.weight', 196, fc1Bound, channel); // same tensor, another channel
+    const i2 = small('fc2.weight', 16, fc2Bound); // another tensor
+    const boundIndex = granularity === 'channel' ? channel : 0;
+    const plan = bit30Plan(faultable, [[fc1Bound.max, boundIndex], ['fc1.weight', i1], ['fc1.weight', i1b], ['fc2.weight', i2]]);
+    assert.ok(values.get(fc1Bound.max)![boundIndex]! * 2 ** 128 > flip30(values.get('fc1.weight')![i1]!), 'the flipped bound lets the flipped weight through');
+    const evalSet = loadEvalSet(openDataset('mnist', { split: 'test' }), 0, 200);
+    const patched = await logitsOf(applyPlanToBytes(faultable, plan.faults), evalSet);
+    // Tensor-wise, the whole fc1 weight is unprotected; channel-wise, only the channel of the flipped bound.
+    const i1bValue = granularity === 'tensor' ? flip30(values.get('fc1.weight')![i1b]!) : hiOf(fc1Bound, i1b, 196);
+    const expected = await logitsOf(
+      editedTiny([
+        ['fc1.weight', i1, flip30(values.get('fc1.weight')![i1]!)],
+        ['fc1.weight', i1b, i1bValue],
+        ['fc2.weight', i2, hiOf(fc2Bound, i2, 16)],
+      ]),
+      evalSet,
+    );
+    assert.ok(bytesOf(patched).equals(bytesOf(expected)), 'exactly the bounded tensor (channel) of the flipped bound is unprotected');
+    assert.ok(patched.some((v) => !Number.isFinite(v) || Math.abs(v) > 1e30), 'the unprotected weight reaches the logits');
   });
 }
 
