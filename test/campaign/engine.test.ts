@@ -110,6 +110,13 @@ test('campaign: bad input is a one-line error', () => {
   expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--count', 'sometimes']), /sometimes/);
   expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--precision', '0.01', '--shard', '1/2']), /--shard needs a fixed --trials/);
   expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--workers', 'many']), /--workers many/);
+  // The statistics options: each bad value is one line naming the flag and what it takes.
+  expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--images', 'some']), /--images some: expected 'auto', 'all' or a whole number/);
+  expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--sampling', 'clever']), /--sampling clever: expected plain, stratified or auto/);
+  expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--interval', 'wald']), /--interval wald: use one of betting-cs, betting, student-t/);
+  expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--precision', '0.01', '--interval', 'student-t']), /only the confidence sequence \(betting-cs\) stays valid/);
+  expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--count', 'reference', '--sampling', 'stratified']), /--sampling stratified needs --count bernoulli/);
+  expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--trials', '4', '--images', 'auto', '--shard', '1/2']), /--shard needs a design fixed in advance/);
   const notDb = join(dir, 'tiny.onnx');
   expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--trials', '1', '--ber', '1e-3', '--eval-limit', '50', '--db', notDb]), /tiny\.onnx/);
 });
