@@ -17,7 +17,7 @@
  */
 import { ProactError } from '../util/errors.js';
 import { STRATUM_STRIDE, type Sampling } from '../faults/index.js';
-import { meanInterval, summarize, summarizeStrata, type IntervalMethod, type Summary } from './stats.js';
+import { strataInterval, summarize, summarizeStrata, type IntervalMethod, type Summary } from './stats.js';
 
 /** Trials per stratum in the pilot wave of a stratified BER. */
 export const PILOT_PER_STRATUM = 5;
@@ -281,29 +281,15 @@ export function nextWave(o: BerDesignOptions, issued: readonly TrialSpec[], valu
 }
 
 /**
- * The accuracy interval the stopping rule reads: the same interval summarizeDesign reports (per stratum
- * at level alpha / H, combined with the weights), without the quantiles a decision does not need.
+ * The accuracy interval the stopping rule reads: the interval summarizeDesign reports (strataInterval),
+ * without the quantiles a decision does not need.
  */
 function designInterval(o: BerDesignOptions, groups: readonly TrialValue[][]): DecisionInterval {
-  const H = groups.length;
-  const confidence = H === 1 ? o.confidence : 1 - (1 - o.confidence) / H;
   const method = o.sampling === 'stratified' && o.interval === 'betting' ? 'betting-cs' : o.interval;
-  let low = 0;
-  let high = 0;
-  let mean = 0;
-  let n = 0;
-  groups.forEach((g, h) => {
-    const values = g.map((t) => t.accuracy);
-    const r = meanInterval(values, method, confidence, [0, 1], o.sampling === 'plain' && o.precision === undefined ? o.maxTrials : undefined);
-    const w = o.weights[h]!;
-    low += w * r.low;
-    high += w * r.high;
-    mean += w * (values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : 0.5);
-    n += values.length;
-  });
-  low = Math.max(0, Math.min(low, mean));
-  high = Math.min(1, Math.max(high, mean));
-  return { n, low, high, halfWidth: (high - low) / 2 };
+  const horizon = o.sampling === 'plain' && o.precision === undefined ? o.maxTrials : undefined;
+  const strata = groups.map((g, h) => ({ weight: o.weights[h]!, values: g.map((t) => t.accuracy), horizon }));
+  const { low, high } = strataInterval(strata, method, o.confidence);
+  return { n: groups.reduce((n, g) => n + g.length, 0), low, high, halfWidth: (high - low) / 2 };
 }
 
 function checkDesign(o: BerDesignOptions): void {

@@ -186,6 +186,38 @@ function weightedQuantile(points: { value: number; weight: number }[], p: number
 }
 
 /**
+ * The weighted mean of strata and its interval: each stratum's interval at level alpha / H, the ends
+ * combined with the weights (interval arithmetic), widened to hold the mean; a stratum without trials
+ * contributes its whole range (and the range's middle to the mean). One stratum of weight 1 is plain
+ * sampling. What summaries report and what the stopping rule reads.
+ */
+export function strataInterval(
+  strata: readonly StratumSample[],
+  method: IntervalMethod,
+  confidence: number,
+  range: readonly [number, number] = [0, 1],
+): { mean: number; low: number; high: number; means: number[] } {
+  checkConfidence(confidence);
+  const totalWeight = strata.reduce((sum, s) => sum + s.weight, 0);
+  if (strata.length === 0 || !(Math.abs(totalWeight - 1) < 1e-9) || strata.some((s) => !(s.weight >= 0))) {
+    throw new ProactError(`stratified summary: stratum weights must be >= 0 and sum to 1 (they sum to ${totalWeight})`);
+  }
+  const stratumConfidence = 1 - (1 - confidence) / strata.length;
+  let mean = 0;
+  let low = 0;
+  let high = 0;
+  const means = strata.map((s) => {
+    const m = s.values.length > 0 ? sampleMean(s.values) : (range[0] + range[1]) / 2;
+    const r = meanInterval(s.values, method, stratumConfidence, range, s.horizon);
+    mean += s.weight * m;
+    low += s.weight * r.low;
+    high += s.weight * r.high;
+    return m;
+  });
+  return { mean, low: Math.max(range[0], Math.min(low, mean)), high: Math.min(range[1], Math.max(high, mean)), means };
+}
+
+/**
  * The stratified estimate sum_h w_h mean_h of strata with exact weights w_h (summing to 1), with a
  * valid interval: each stratum gets its own interval at level alpha / H (H strata), and the ends combine
  * with the weights (interval arithmetic): by the union bound all H hold at once with probability
@@ -197,37 +229,20 @@ export function summarizeStrata(strata: readonly StratumSample[], options: Summa
   const confidence = options.confidence ?? DEFAULT_CONFIDENCE;
   const method = options.interval ?? 'betting-cs';
   const range = options.range ?? [0, 1];
-  checkConfidence(confidence);
-  const totalWeight = strata.reduce((sum, s) => sum + s.weight, 0);
-  if (strata.length === 0 || !(Math.abs(totalWeight - 1) < 1e-9) || strata.some((s) => !(s.weight >= 0))) {
-    throw new ProactError(`stratified summary: stratum weights must be >= 0 and sum to 1 (they sum to ${totalWeight})`);
-  }
   const all = strata.flatMap((s) => s.values);
   checkValues(all);
   checkRange(all, range);
-  const stratumConfidence = 1 - (1 - confidence) / strata.length;
-  let mean = 0;
-  let low = 0;
-  let high = 0;
+  const { mean, low, high, means } = strataInterval(strata, method, confidence, range);
   let meanVariance = 0;
-  const means: number[] = [];
-  for (const s of strata) {
-    const m = s.values.length > 0 ? sampleMean(s.values) : (range[0] + range[1]) / 2;
-    means.push(m);
-    mean += s.weight * m;
-    const r = meanInterval(s.values, method, stratumConfidence, range, s.horizon);
-    low += s.weight * r.low;
-    high += s.weight * r.high;
-    if (s.weight > 0) meanVariance += s.values.length > 1 ? (s.weight ** 2 * sampleVariance(s.values, m)) / s.values.length : NaN;
-  }
   // Per-trial variance of the unstratified law: within-strata plus between-strata parts.
   let variance = 0;
   strata.forEach((s, h) => {
-    if (s.weight > 0) variance += s.weight * ((s.values.length > 1 ? sampleVariance(s.values, means[h]!) : 0) + (means[h]! - mean) ** 2);
+    if (s.weight === 0) return;
+    const within = s.values.length > 1 ? sampleVariance(s.values, means[h]!) : NaN;
+    meanVariance += (s.weight ** 2 * within) / s.values.length;
+    variance += s.weight * ((Number.isNaN(within) ? 0 : within) + (means[h]! - mean) ** 2);
   });
   const points = strata.flatMap((s) => s.values.map((value) => ({ value, weight: s.weight / s.values.length }))).sort((a, b) => a.value - b.value);
-  low = Math.max(range[0], Math.min(low, mean));
-  high = Math.min(range[1], Math.max(high, mean));
   return {
     n: all.length,
     mean,
