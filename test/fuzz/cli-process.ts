@@ -164,9 +164,10 @@ function allowedNew(path: string, c: CliCase, sandbox: string): boolean {
   });
 }
 
-function runCase(c: CliCase, sandbox: string, deadlineMs: number): Promise<CliCaseResult & { stderr: string; pid: number }> {
+function runCase(c: CliCase, sandbox: string, deadlineMs: number): Promise<CliCaseResult & { stderr: string; pid: number; startedAt: number }> {
   return new Promise((resolvePromise) => {
     const t0 = performance.now();
+    const startedAt = Date.now();
     const child = spawn(process.execPath, [CLI, ...c.argv], { cwd: sandbox, env: { ...process.env, PROACT_NO_PROGRESS: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
@@ -186,7 +187,7 @@ function runCase(c: CliCase, sandbox: string, deadlineMs: number): Promise<CliCa
     );
     child.on('exit', (code, signal) => {
       for (const t of timers) clearTimeout(t);
-      resolvePromise({ code, signal, ms: performance.now() - t0, failures, stderr, pid: child.pid ?? -1 });
+      resolvePromise({ code, signal, ms: performance.now() - t0, failures, stderr, pid: child.pid ?? -1, startedAt });
     });
   });
 }
@@ -230,7 +231,10 @@ export async function runCliFuzz(o: CliFuzzOptions): Promise<CliFuzzReport> {
         if (now !== hash) failures.push(`input ${relative(sandbox, path)} ${now === undefined ? 'deleted' : 'changed'}`);
       }
       for (const path of after.keys()) if (!before.has(path) && !allowedNew(path, c, sandbox)) failures.push(`created ${relative(sandbox, path)} outside the named outputs`);
-      if (existsSync(`/tmp/mat-debug-${r.pid}.log`)) failures.push(`onnxruntime wrote /tmp/mat-debug-${r.pid}.log`);
+      // Only a log written during this case counts: an earlier process with the same pid (one run before
+      // telemetry was turned off, on a machine that kept its /tmp) may have left one.
+      const debugLog = statSync(`/tmp/mat-debug-${r.pid}.log`, { throwIfNoEntry: false });
+      if (debugLog && debugLog.mtimeMs >= r.startedAt - 1000) failures.push(`onnxruntime wrote /tmp/mat-debug-${r.pid}.log`);
       const outcome = r.signal ?? `exit ${r.code}`;
       report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
       report.cases++;
