@@ -121,8 +121,16 @@ export function summarizeDesign(
   const groups = valuesByStratum(sampling, weights.length, trials);
   return summarizeStrata(
     groups.map((g, h) => ({ weight: weights[h]!, values: g.map((t) => t.value) })),
-    { confidence: options.confidence, interval: options.interval === 'betting' ? 'betting-cs' : options.interval, range: options.range },
+    { confidence: options.confidence, interval: stratumMethod(options.interval), range: options.range },
   );
+}
+
+/**
+ * The interval method of a stratum: a stratum's trial count is decided as the campaign goes (allocation),
+ * so no horizon is known in advance and 'betting' becomes the confidence sequence.
+ */
+function stratumMethod(method: IntervalMethod): IntervalMethod {
+  return method === 'betting' ? 'betting-cs' : method;
 }
 
 /** Number of strata a design samples (plain: 1). */
@@ -285,7 +293,7 @@ export function nextWave(o: BerDesignOptions, issued: readonly TrialSpec[], valu
  * without the quantiles a decision does not need.
  */
 function designInterval(o: BerDesignOptions, groups: readonly TrialValue[][]): DecisionInterval {
-  const method = o.sampling === 'stratified' && o.interval === 'betting' ? 'betting-cs' : o.interval;
+  const method = o.sampling === 'stratified' ? stratumMethod(o.interval) : o.interval;
   const horizon = o.sampling === 'plain' && o.precision === undefined ? o.maxTrials : undefined;
   const strata = groups.map((g, h) => ({ weight: o.weights[h]!, values: g.map((t) => t.accuracy), horizon }));
   const { low, high } = strataInterval(strata, method, o.confidence);
