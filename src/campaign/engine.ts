@@ -11,11 +11,12 @@ import { ProactError } from '../util/errors.js';
 import { checkInputFile } from '../util/outputs.js';
 import { prepareGraph, readOnnx, type Graph } from '../graph/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
-import { FaultPlanner, SURFACE_KINDS, parseCountModel, parseFloatPolicy, parseFormat, checkBer, strataWeights, type FloatPolicy, type Sampling } from '../faults/index.js';
+import { ActivationPlanner, FaultPlanner, SURFACE_KINDS, parseBitFault, parseCountModel, parseFloatPolicy, parseFormat, checkBer, strataWeights, type BitFault, type FloatPolicy, type Sampling } from '../faults/index.js';
 import { Session, checkModelContract } from '../runtime/index.js';
 import { makeFaultable, sha256, type FaultableModel } from './model.js';
 import { TrialPool, type TrialRef } from './pool.js';
-import { evalSetExpectation, predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
+import { evalSetExpectation, imagesOfTrial, predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
+import { activationSurfaceOf, buildSegmentCache, cacheBoundaries, cutValues, keepExactBoundaries, probeModel, releaseSegmentSessions, segmentGraph, type SegmentedModel } from './segments.js';
 import { checkPlannedTrials, openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
 import { leveugleSampleSize, DEFAULT_MIN_TRIALS, type IntervalMethod } from './stats.js';
 import { DEFAULT_TRIAL_COST_IMAGES, runDesign, type BerDesignOptions, type TrialSpec, type TrialValue } from './design.js';
@@ -30,6 +31,10 @@ export const DEFAULT_BERS = [1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5];
 export const DEFAULT_PRECISION_MAX_TRIALS = 2000;
 /** Most trials per BER a campaign plans (a million trials at one BER is far past any useful precision). */
 export const MAX_TRIALS_PER_BER = 1_000_000;
+/** Default memory bound of the delayed-start cache (MiB): ResNet-20's last stage for 10,000 images fits. */
+export const DEFAULT_CACHE_MB = 512;
+/** Images on which each cached boundary must reproduce the whole model's logits bit for bit. */
+export const EXACTNESS_CHECK_IMAGES = 64;
 
 export type { SurfaceKind } from '../faults/index.js';
 import type { SurfaceKind } from '../faults/index.js';
@@ -65,6 +70,18 @@ export interface CampaignOptions {
   policy?: FloatPolicy;
   referenceSurface?: boolean;
   surface?: SurfaceKind[];
+  /**
+   * Activation layers whose outputs faults hit (transient flips per image and inference, at the same
+   * BER and format): activation, activation:conv, activation:gemm, activation:act, activation:<node>.
+   */
+  activations?: string[];
+  /** What a fault does to a stored weight bit: flip (default), stuck-at-0 or stuck-at-1 (faults/stuckat.ts). */
+  fault?: BitFault;
+  /**
+   * Memory bound of the clean activations cached for delayed start, in MiB (default
+   * DEFAULT_CACHE_MB; 0: every weight-fault trial runs the whole model). Never changes results.
+   */
+  cacheMb?: number;
   /** Fold BatchNorm into convs before injection (default true: what accelerators store). */
   foldBatchNorm?: boolean;
   evalOffset?: number;
@@ -94,6 +111,12 @@ export interface CampaignStartInfo {
   resumed: boolean;
   /** The model has a fixed batch of 1: every image is run on its own (slower, same results). */
   oneImageAtATime: boolean;
+  /** Stored activation bits per image (activation faults), 0 without. */
+  activationBits: number;
+  /** Delayed start: boundaries cached and their bytes (undefined: whole-model trials only). */
+  cache?: { boundaries: number; segments: number; bytes: number };
+  /** Choices the engine made for the user (e.g. plain sampling for activation faults), one line each. */
+  notes: string[];
 }
 
 export interface CampaignProgress {
@@ -137,6 +160,9 @@ function validate(o: CampaignOptions): void {
   parseFormat(o.format ?? 'float32');
   parseCountModel(o.count ?? 'bernoulli');
   parseFloatPolicy(o.policy ?? 'ieee');
+  parseBitFault(o.fault ?? 'flip');
+  if (o.cacheMb !== undefined && !(Number.isFinite(o.cacheMb) && o.cacheMb >= 0)) throw new ProactError(`--cache-mb ${o.cacheMb}: expected a number of MiB >= 0 (0 turns delayed start off)`);
+  if ((o.surface ?? SURFACE_KINDS).length === 0 && (o.activations ?? []).length === 0) throw new ProactError('--surface: nothing to hit: name stored tensor kinds (weight, bias, threshold, bound) and/or activation layers (activation:conv, ...)');
   if (o.trials !== undefined && !(Number.isInteger(o.trials) && o.trials >= 1 && o.trials <= MAX_TRIALS_PER_BER))
     throw new ProactError(`--trials ${o.trials}: expected an integer from 1 to ${MAX_TRIALS_PER_BER.toLocaleString('en-US')}`);
   const bers = o.bers ?? DEFAULT_BERS;
@@ -154,7 +180,7 @@ function validate(o: CampaignOptions): void {
 }
 
 /** Sampling, images and interval of a campaign after defaults (see CampaignOptions). */
-export function resolveSampling(o: Pick<CampaignOptions, 'sampling' | 'images' | 'interval' | 'precision' | 'count' | 'trialCostImages'>): {
+export function resolveSampling(o: Pick<CampaignOptions, 'sampling' | 'images' | 'interval' | 'precision' | 'count' | 'trialCostImages' | 'activations' | 'fault'>): {
   sampling: Sampling;
   images: number | 'all' | 'auto';
   interval: IntervalMethod;
@@ -163,7 +189,10 @@ export function resolveSampling(o: Pick<CampaignOptions, 'sampling' | 'images' |
   const bernoulli = parseCountModel(o.count ?? 'bernoulli').kind === 'bernoulli';
   const requested = o.sampling ?? 'auto';
   if (requested === 'stratified' && !bernoulli) throw new ProactError(`--sampling stratified needs --count bernoulli (got ${o.count}): strata have exact weights only when every bit flips independently; use --sampling plain`);
-  const sampling: Sampling = requested === 'auto' ? (o.precision !== undefined && bernoulli ? 'stratified' : 'plain') : requested;
+  // Strata are defined on weight bit flips; activation faults and stuck-at cells are drawn plainly.
+  const stratifiable = bernoulli && (o.activations ?? []).length === 0 && (o.fault ?? 'flip') === 'flip';
+  if (requested === 'stratified' && !stratifiable) throw new ProactError('--sampling stratified is defined for weight bit flips only: activation faults and stuck-at faults use --sampling plain');
+  const sampling: Sampling = requested === 'auto' ? (o.precision !== undefined && stratifiable ? 'stratified' : 'plain') : requested;
   const images = o.images ?? (o.precision !== undefined ? 'auto' : 'all');
   const interval = o.interval ?? (o.precision !== undefined || sampling === 'stratified' ? 'betting-cs' : 'betting');
   if (o.precision !== undefined && interval !== 'betting-cs')
@@ -189,6 +218,9 @@ function keyOptions(o: CampaignOptions, bers: number[], trials: number, critical
     foldBatchNorm: o.foldBatchNorm ?? true,
     batchSize: o.batchSize ?? 250,
   };
+  // Only when used, so the keys of bit-flip weight campaigns stay what they were (resume finds them).
+  if ((o.activations ?? []).length > 0) opts.activations = [...o.activations!];
+  if ((o.fault ?? 'flip') !== 'flip') opts.fault = o.fault!;
   // The set-up cost steers automatic image counts only.
   if (design.images === 'auto') opts.trialCostImages = design.trialCostImages;
   // |C| fixes the strata weights at every BER: summaries recompute them from it.
@@ -228,6 +260,8 @@ export interface CampaignInputs {
   artifacts: Record<string, JsonValue>;
   /** The model file, named in errors. */
   modelPath: string;
+  /** The prepared graph (segments for activation faults and delayed start are cut from it). */
+  graph: Graph;
 }
 
 /** ONNX metadata keys holding report artifacts. */
@@ -261,7 +295,7 @@ export function loadCampaignInputs(o: CampaignInputOptions): CampaignInputs {
   const evalSet = loadEvalSet(ds, evalOffset, o.evalLimit ?? ds.count);
   const faultable = makeFaultable(graph, { format: o.format ?? 'float32', kinds: o.surface ?? SURFACE_KINDS });
   const dataId = `${ds.name}:${evalOffset}+${evalSet.count}:${sha256(evalSet.x).slice(0, 16)}`;
-  return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph), modelPath: o.model };
+  return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph), modelPath: o.model, graph };
 }
 
 /** Clean (golden) run of the model under the campaign's number format. */
@@ -286,6 +320,12 @@ export interface PreparedCampaign extends CampaignInputs {
   spec: CampaignSpec;
   /** The campaign's fault planner (its critical set already computed for stratified sampling). */
   planner: FaultPlanner;
+  /** The planner of activation faults (with --surface activation...). */
+  activationPlanner?: ActivationPlanner;
+  /** The model cut in segments (activation faults, delayed start), with its cache of clean values. */
+  segments?: SegmentedModel;
+  /** See CampaignStartInfo.notes. */
+  notes: string[];
 }
 
 /** Validates `o`, loads model and data, runs the clean model once (on `cleanThreads` threads) and builds the spec. */
@@ -300,6 +340,11 @@ export async function prepareCampaign(o: CampaignOptions, cleanThreads: number):
   const cleanAccuracy = clean.correct / inputs.evalSet.count;
   const planner = campaignPlanner(inputs.faultable.surface, o, seed);
   const criticalBits = planner.sampling === 'stratified' ? planner.criticalSet.size : null;
+  const notes: string[] = [];
+  if ((o.sampling ?? 'auto') === 'auto' && o.precision !== undefined && resolveSampling(o).sampling === 'plain' && parseCountModel(o.count ?? 'bernoulli').kind === 'bernoulli') {
+    notes.push('sampling: plain (critical-flip strata are defined for weight bit flips; activation and stuck-at faults are drawn without strata)');
+  }
+  const { segments, activationPlanner } = await campaignSegments(inputs, o, seed, batchSize, cleanThreads, notes);
   const spec: CampaignSpec = {
     toolVersion: TOOL_VERSION,
     modelPath: o.model,
@@ -309,7 +354,62 @@ export async function prepareCampaign(o: CampaignOptions, cleanThreads: number):
     options: keyOptions(o, bers, trials, criticalBits),
     cleanAccuracy,
   };
-  return { ...inputs, bers, trials, seed, batchSize, clean, cleanAccuracy, spec, planner };
+  return { ...inputs, bers, trials, seed, batchSize, clean, cleanAccuracy, spec, planner, notes, ...(segments ? { segments } : {}), ...(activationPlanner ? { activationPlanner } : {}) };
+}
+
+/**
+ * The segments of a campaign's model (segments.ts) and its activation planner: needed for activation
+ * faults; for weight faults, the clean values of the boundaries that fit in --cache-mb are computed once
+ * here (delayed start). A model that cannot be cut runs weight-fault trials whole, as without a cache.
+ */
+export async function campaignSegments(
+  inputs: Pick<CampaignInputs, 'graph' | 'evalSet' | 'faultable'>,
+  o: Pick<CampaignOptions, 'activations' | 'cacheMb' | 'format' | 'count' | 'policy' | 'surface'>,
+  seed: number,
+  batchSize: number,
+  threads: number,
+  notes: string[] = [],
+): Promise<{ segments?: SegmentedModel; activationPlanner?: ActivationPlanner }> {
+  const selectors = o.activations ?? [];
+  const cacheBytes = (o.cacheMb ?? DEFAULT_CACHE_MB) * 2 ** 20;
+  if (selectors.length === 0 && cacheBytes === 0) return {};
+  const layers = selectors.length > 0 ? activationSurfaceOf(inputs.graph, selectors) : [];
+  let segments: SegmentedModel;
+  try {
+    segments = segmentGraph(inputs.graph, cutValues(inputs.graph, layers), { format: o.format ?? 'float32', kinds: o.surface ?? SURFACE_KINDS });
+  } catch (e) {
+    if (selectors.length > 0 || !(e instanceof ProactError)) throw e;
+    notes.push(`delayed start: off (${e.message})`);
+    return {};
+  }
+  const boundaries = cacheBoundaries(segments, inputs.evalSet.count, cacheBytes);
+  if (boundaries.length > 0) {
+    const ctx = { segments, evalSet: inputs.evalSet, batchSize, threads };
+    segments.cache = await buildSegmentCache(ctx, boundaries, probeModel(inputs.graph, segments, boundaries));
+    // Only boundaries from which the clean model's logits come out bit for bit serve delayed starts.
+    await keepExactBoundaries(ctx, inputs.faultable.bytes, EXACTNESS_CHECK_IMAGES);
+  }
+  const activationPlanner = layers.length > 0 ? new ActivationPlanner(layers, { seed, format: o.format ?? 'float32', count: o.count ?? 'bernoulli', policy: o.policy ?? 'ieee' }) : undefined;
+  return { segments, ...(activationPlanner ? { activationPlanner } : {}) };
+}
+
+/**
+ * The task of one trial: its weight faults and, with an activation planner, its activation faults on
+ * the trial's images. Every runner (local, workers, the queue) plans trials through this.
+ */
+export function trialTask(
+  planners: { planner: FaultPlanner; activationPlanner?: ActivationPlanner | undefined },
+  context: Pick<TrialContext, 'seed' | 'evalSet'>,
+  ber: number,
+  trial: number,
+  images: number,
+): TrialTask {
+  const task: TrialTask = { ber, trial, faults: planners.planner.plan(ber, trial).faults, images };
+  if (planners.activationPlanner) {
+    const subset = imagesOfTrial(context, task) ?? Int32Array.from({ length: context.evalSet.count }, (_, i) => i);
+    task.activations = planners.activationPlanner.plan(ber, trial, subset);
+  }
+  return task;
 }
 
 /**
@@ -333,10 +433,11 @@ export function openCampaign(store: ResultStore, prepared: PreparedCampaign, o: 
 /** The fault planner of a campaign: plans are a pure function of (seed, BER, trial) and these options. */
 export function campaignPlanner(
   surface: FaultableModel['surface'],
-  o: Pick<CampaignOptions, 'format' | 'count' | 'policy' | 'referenceSurface' | 'sampling' | 'precision'>,
+  o: Pick<CampaignOptions, 'format' | 'count' | 'policy' | 'referenceSurface' | 'sampling' | 'precision' | 'activations' | 'fault'>,
   seed: number,
 ): FaultPlanner {
   return new FaultPlanner(surface, {
+    fault: o.fault ?? 'flip',
     seed,
     format: o.format ?? 'float32',
     count: o.count ?? 'bernoulli',
@@ -371,9 +472,17 @@ export function storedValues(store: ResultStore, campaignId: number, ber: number
 }
 
 /** What every trial of a campaign shares (model bytes, evaluation set, clean outcome). */
-export function trialContext(inputs: CampaignInputs, clean: ModelOutcome, batchSize: number, threads: number, seed: number): TrialContext {
+export function trialContext(
+  inputs: CampaignInputs,
+  clean: ModelOutcome,
+  batchSize: number,
+  threads: number,
+  seed: number,
+  segmented?: { segments?: SegmentedModel | undefined; format?: string | undefined; policy?: FloatPolicy | undefined },
+): TrialContext {
   const n = inputs.evalSet.count;
   return {
+    ...(segmented?.segments ? { segments: segmented.segments, format: parseFormat(segmented.format ?? 'float32').name, policy: segmented.policy ?? 'ieee' } : {}),
     seed,
     bytes: inputs.faultable.bytes,
     offsets: inputs.faultable.offsets,
@@ -407,7 +516,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   try {
     const { id, created, done } = openCampaign(store, prepared, o);
     const planner = prepared.planner;
-    const context = trialContext(prepared, prepared.clean, prepared.batchSize, threads, seed);
+    const context = trialContext(prepared, prepared.clean, prepared.batchSize, threads, seed, { segments: prepared.segments, format: o.format, policy: o.policy });
     const planned = plannedTrials(bers, trials, shard);
     o.onStart?.({
       campaignId: id,
@@ -419,6 +528,9 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       leveugle: leveugleSampleSize(Infinity, o.precision ?? 0.01, o.confidence ?? 0.95),
       resumed: !created,
       oneImageAtATime: prepared.clean.oneImageAtATime,
+      activationBits: prepared.activationPlanner?.bitsPerImage ?? 0,
+      ...(prepared.segments?.cache ? { cache: { boundaries: prepared.segments.cache.boundaries.length, segments: prepared.segments.segments.length, bytes: prepared.segments.cache.bytes } } : {}),
+      notes: prepared.notes,
     });
 
     const pool = await TrialPool.start(context, workers);
@@ -437,7 +549,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
           const imagesOf = new Map(refs.map((r) => [r.trial, r.images]));
           const abortWatch = setInterval(() => signal.aborted && pool.stop(), 100);
           try {
-            await pool.run(refs, (ref): TrialTask => ({ ber: ref.ber, trial: ref.trial, faults: planner.plan(ref.ber, ref.trial).faults, images: imagesOf.get(ref.trial)! }), (r) => {
+            await pool.run(refs, (ref): TrialTask => trialTask(prepared, context, ref.ber, ref.trial, imagesOf.get(ref.trial)!), (r) => {
               store.insertTrial(id, { ...r, shard: shardLabel });
               done.add(trialKey(ber, r.trial));
               accs.push(r.accuracy);
@@ -452,6 +564,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       }
     } finally {
       await pool.close();
+      if (prepared.segments) await releaseSegmentSessions(prepared.segments);
     }
     store.setStatus(id, signal.aborted ? 'interrupted' : 'complete');
     return { campaignId: id, db: o.db, seed, cleanAccuracy, summary: summarizeCampaign(store, id), interrupted: signal.aborted };

@@ -8,3 +8,4 @@ export * from './store.js';
 export * from './shard.js';
 export * from './design.js';
 export * from './betting.js';
+export * from './segments.js';

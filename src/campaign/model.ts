@@ -54,7 +54,8 @@ export function faultSurface(g: Graph, opts: SurfaceOptions = {}): SurfaceTensor
   }
   for (const l of parameterLayers(g)) for (const b of l.bounds ?? []) push(b, 'bound');
   for (const name of g.initializers.keys()) if (isThresholdName(name)) push(name, 'threshold');
-  if (out.length === 0) throw new ProactError('the model has no conv/linear weights, thresholds or weight bounds to inject faults into');
+  // An empty list of kinds is a campaign of activation faults only.
+  if (out.length === 0 && kinds.size > 0) throw new ProactError('the model has no conv/linear weights, thresholds or weight bounds to inject faults into');
   return out;
 }
 
@@ -94,7 +95,7 @@ export function makeFaultable(g: Graph, opts: SurfaceOptions = {}): FaultableMod
 }
 
 /** The model bytes with the faulty values of `plan` written in (a copy; `model.bytes` is not changed). */
-export function applyPlanToBytes(model: Pick<FaultableModel, 'bytes' | 'offsets'>, faults: FaultPlan['faults']): Uint8Array {
+export function applyPlanToBytes(model: Pick<FaultableModel, 'bytes' | 'offsets'>, faults: readonly Pick<FaultPlan['faults'][number], 'tensor' | 'index' | 'after'>[]): Uint8Array {
   const out = model.bytes.slice();
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (const f of faults) {

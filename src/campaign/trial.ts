@@ -3,9 +3,10 @@
  * compare with the clean predictions. Used in the main thread and in worker threads alike, so results
  * do not depend on the number of workers.
  */
-import { trialImages, type FaultPlan } from '../faults/index.js';
+import { trialImages, type ActivationFault, type FaultPlan, type FloatPolicy } from '../faults/index.js';
 import { Session, checkModelContract, runClassifier, type ContractExpectation } from '../runtime/index.js';
 import { applyPlanToBytes } from './model.js';
+import { runSegments, startBoundaries, type SegmentFaults, type SegmentedModel } from './segments.js';
 
 /** The evaluation images decoded once per campaign (shareable with workers through SharedArrayBuffer). */
 export interface EvalSet {
@@ -27,12 +28,21 @@ export interface TrialContext {
   threads: number;
   /** Campaign seed: with (BER, trial) it picks a trial's images when it evaluates a subset. */
   seed: number;
+  /**
+   * The model cut in segments (segments.ts), for activation faults and delayed start; with them, the
+   * number format and float policy activation faults are decoded with.
+   */
+  segments?: SegmentedModel;
+  format?: string;
+  policy?: FloatPolicy;
 }
 
 export interface TrialTask {
   ber: number;
   trial: number;
   faults: FaultPlan['faults'];
+  /** Activation faults of the trial (faults/activation.ts), on the trial's images. */
+  activations?: readonly ActivationFault[];
   /** Images the trial evaluates: a random subset of this many (trialImages), or the whole set when equal to it. */
   images: number;
 }
@@ -127,13 +137,50 @@ export function imagesOfTrial(ctx: Pick<TrialContext, 'seed' | 'evalSet'>, task:
   return task.images >= ctx.evalSet.count ? undefined : trialImages(ctx.seed, task.ber, task.trial, task.images, ctx.evalSet.count);
 }
 
+/** The weight faults that change a stored word (a stuck-at cell holding its stuck value changes nothing). */
+function effectiveFaults(faults: FaultPlan['faults']): FaultPlan['faults'] {
+  return faults.filter((f) => !(Object.is(f.before, f.after) || (Number.isNaN(f.before) && Number.isNaN(f.after))));
+}
+
+/**
+ * The segmented run of a trial (segments.ts), when it has one: activation faults need it, and weight
+ * faults whose first faulty segment has cached clean values start there (delayed start). Undefined when
+ * the whole model in one session is the way (no segments, or weight faults from the first segment on).
+ */
+export function segmentPlanOf(ctx: TrialContext, task: TrialTask, indices: Int32Array | undefined): { starts: Map<number, number>; faults: SegmentFaults } | undefined {
+  const model = ctx.segments;
+  if (model === undefined) return undefined;
+  const faults: SegmentFaults = { weights: effectiveFaults(task.faults), activations: task.activations ?? [] };
+  if (faults.activations.length === 0 && (faults.weights.length === 0 || model.cache === undefined)) return undefined;
+  const images = indices ?? Int32Array.from({ length: ctx.evalSet.count }, (_, i) => i);
+  const starts = startBoundaries(model, images, faults, false);
+  if (faults.activations.length === 0 && [...starts.values()].every((b) => b === 0)) return undefined;
+  return { starts, faults };
+}
+
 export async function runTrial(ctx: TrialContext, task: TrialTask): Promise<TrialOutcome> {
   const t0 = performance.now();
-  const flips = task.faults.length;
+  const flips = task.faults.length + (task.activations?.length ?? 0);
   const indices = imagesOfTrial(ctx, task);
   const n = indices?.length ?? ctx.evalSet.count;
   const labels = ctx.evalSet.labels;
-  if (flips === 0) {
+  const segmented = segmentPlanOf(ctx, task, indices);
+  if (segmented !== undefined) {
+    // Images no fault reaches keep their clean prediction; the others run from their start boundary.
+    const r = await runSegments({ segments: ctx.segments!, evalSet: ctx.evalSet, batchSize: ctx.batchSize, threads: ctx.threads, format: ctx.format ?? 'float32', policy: ctx.policy ?? 'ieee' }, segmented.starts, segmented.faults);
+    let correct = 0;
+    let sdc = 0;
+    let due = 0;
+    for (let i = 0; i < n; i++) {
+      const image = indices ? indices[i]! : i;
+      const p = r.predictions.get(image) ?? ctx.cleanPredictions[image]!;
+      if (p < 0) due++;
+      else if (p === labels[image]) correct++;
+      else if (ctx.cleanPredictions[image] === labels[image]) sdc++;
+    }
+    return { ber: task.ber, trial: task.trial, accuracy: correct / n, sdc: sdc / n, due: due / n, faults: flips, images: n, seconds: (performance.now() - t0) / 1000 };
+  }
+  if (effectiveFaults(task.faults).length === 0) {
     // No bit flipped: the faulty model is the clean model, bit for bit.
     let correct = 0;
     let due = 0;
@@ -142,7 +189,7 @@ export async function runTrial(ctx: TrialContext, task: TrialTask): Promise<Tria
       if (ctx.cleanPredictions[image]! < 0) due++;
       else if (ctx.cleanPredictions[image] === labels[image]) correct++;
     }
-    return { ber: task.ber, trial: task.trial, accuracy: correct / n, sdc: 0, due: due / n, faults: 0, images: n, seconds: (performance.now() - t0) / 1000 };
+    return { ber: task.ber, trial: task.trial, accuracy: correct / n, sdc: 0, due: due / n, faults: flips, images: n, seconds: (performance.now() - t0) / 1000 };
   }
   const session = await Session.create(applyPlanToBytes(ctx, task.faults), { threads: ctx.threads, name: `the model with the faults of trial ${task.trial} at BER ${task.ber}` });
   try {

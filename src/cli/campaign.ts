@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import {
   DEFAULT_BERS,
+  DEFAULT_CACHE_MB,
   DEFAULT_PRECISION_MAX_TRIALS,
   MAX_TRIALS_PER_BER,
   WORKERS_PER_CORE,
@@ -17,12 +18,12 @@ import {
   type CampaignOptions,
   type CampaignSummary,
 } from '../campaign/index.js';
-import { SURFACE_KINDS } from '../faults/index.js';
+import { SURFACE_KINDS, parseBitFault } from '../faults/index.js';
 import { runQueuedCampaign } from '../queue/index.js';
 import { ProactError, printable } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { guardOutputs } from '../util/outputs.js';
-import { parseFloatOption, parseIntOption, parseNumberList, parseSurfaceKinds, progressBar, log, table } from './common.js';
+import { parseFloatOption, parseIntOption, parseFaultSurface, parseNumberList, progressBar, log, table } from './common.js';
 import { registerCampaignStatus } from './worker.js';
 import { SIGNAL_EXIT_CODES, stopOnSignals } from './stop.js';
 
@@ -41,6 +42,8 @@ interface CampaignCli {
   policy: string;
   referenceSurface?: boolean;
   surface: string;
+  fault: string;
+  cacheMb: number;
   bn: string;
   evalLimit?: number;
   seed: number;
@@ -112,7 +115,9 @@ export function registerCampaign(program: Command): void {
     .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
     .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf -> 1e31, tiny -> 0)', 'ieee')
     .option('--reference-surface', 'scalar thresholds and weight bounds are immune, as scalar thresholds in the reference toolbox')
-    .option('--surface <kinds>', `what faults hit: comma-separated ${SURFACE_KINDS.join(',')}`, SURFACE_KINDS.join(','))
+    .option('--surface <kinds>', `what faults hit: comma-separated ${SURFACE_KINDS.join(',')} (stored tensors) and activation, activation:conv, activation:gemm, activation:act, activation:<node> (values layers produce, per image)`, SURFACE_KINDS.join(','))
+    .option('--fault <kind>', 'what a weight fault does: flip (transient), stuck-at-0 or stuck-at-1 (permanent cells)', 'flip')
+    .option('--cache-mb <m>', 'memory bound (MiB) of the clean activations cached so weight-fault trials start at their first faulty layer (0: off)', parseFloatOption('--cache-mb'), DEFAULT_CACHE_MB)
     .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
     .option('--eval-limit <n>', 'evaluate each trial on the first n records only', parseIntOption('--eval-limit', 1))
     .option('--seed <s>', 'campaign seed (fault plans are a pure function of seed, BER and trial)', parseIntOption('--seed', 0), 0)
@@ -134,7 +139,7 @@ export function registerCampaign(program: Command): void {
       if (o.bn !== 'fold' && o.bn !== 'immune') throw new ProactError(`--bn ${o.bn}: expected fold or immune`);
       if (o.policy !== 'ieee' && o.policy !== 'reference') throw new ProactError(`--policy ${o.policy}: expected ieee or reference`);
       if (o.queue && command.getOptionValueSource('workers') === 'cli') throw new ProactError('--workers with --queue: the trials run in `proact worker` processes; give them --concurrency instead');
-      const surface = parseSurfaceKinds(o.surface);
+      const { kinds: surface, activations } = parseFaultSurface(o.surface);
       guardOutputs(
         [{ path: o.db, what: '--db', createsFolder: true }, o.csv === undefined ? undefined : { path: o.csv, what: '--csv' }],
         [{ path: o.model, what: '--model' }, { path: o.data, what: '--data' }],
@@ -157,6 +162,9 @@ export function registerCampaign(program: Command): void {
         policy: o.policy,
         referenceSurface: !!o.referenceSurface,
         surface,
+        ...(activations.length > 0 ? { activations } : {}),
+        fault: parseBitFault(o.fault),
+        cacheMb: o.cacheMb,
         foldBatchNorm: o.bn === 'fold',
         seed: o.seed,
         workers: capped.workers,
@@ -170,6 +178,9 @@ export function registerCampaign(program: Command): void {
               `${i.plannedTrials} trials planned${i.alreadyDone ? `, ${i.alreadyDone} already stored (resumed)` : ''}`,
           );
           if (i.oneImageAtATime) log(`note: ${o.model} has a fixed batch of 1; every image is run on its own (same results, slower)`);
+          if (i.activationBits > 0) log(`activation faults: ${i.activationBits.toLocaleString('en-US')} stored activation bits per image`);
+          if (i.cache) log(`delayed start: clean values of ${i.cache.boundaries} of ${i.cache.segments} segment boundaries cached (${(i.cache.bytes / 2 ** 20).toFixed(1)} MiB of --cache-mb ${o.cacheMb})`);
+          for (const note of i.notes) log(`note: ${note}`);
           if (o.precision !== undefined)
             log(`planning aid (Leveugle et al. 2009): ${i.leveugle} trials per BER give +-${o.precision} at ${o.confidence * 100}% for p = 0.5; sequential stopping usually needs far fewer`);
           if (!o.json) bar = progressBar('campaign', i.plannedTrials, `BER {ber} acc {acc}${o.queue ? ' workers {workers}' : ''}`);

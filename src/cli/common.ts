@@ -50,6 +50,19 @@ export function parseSurfaceKinds(text: string): SurfaceKind[] {
   return kinds as SurfaceKind[];
 }
 
+/**
+ * `--surface` with activation selectors: the stored-tensor kinds and the activation layers
+ * (activation, activation:conv, activation:gemm, activation:act, activation:<node name>) it names.
+ */
+export function parseFaultSurface(text: string): { kinds: SurfaceKind[]; activations: string[] } {
+  const entries = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const activations = entries.filter((e) => e === 'activation' || e.startsWith('activation:'));
+  const rest = entries.filter((e) => !activations.includes(e));
+  const kinds = rest.length > 0 ? parseSurfaceKinds(rest.join(',')) : [];
+  if (kinds.length === 0 && activations.length === 0) throw new ProactError(`--surface ${text}: name what faults hit (${SURFACE_KINDS.join(', ')}, activation:conv, activation:gemm, activation:act, activation:<node>)`);
+  return { kinds, activations };
+}
+
 export interface Progress {
   update(done: number, payload?: Record<string, string | number>): void;
   setTotal(total: number): void;

@@ -19,7 +19,7 @@ export {
   type StoredWords,
 } from './formats.js';
 export { FLOAT_POLICIES, applyFloatPolicy, parseFloatPolicy, type FloatPolicy } from './policy.js';
-export { PhiloxStream, imageStream, philox4x32_10, trialImages, trialStream, type RandomSource } from './prng.js';
+export { PhiloxStream, activationStream, imageStream, philox4x32_10, trialImages, trialStream, type RandomSource } from './prng.js';
 export { CRITICAL_FACTOR, STRATA, STRATUM_STRIDE, criticalSet, sampleStratumSites, strataCount, strataWeights, type CriticalSet } from './strata.js';
 export {
   checkBer,
@@ -50,3 +50,14 @@ export {
   type SurfaceShape,
   type SurfaceTensor,
 } from './plan.js';
+export { BIT_FAULTS, applyBitFault, parseBitFault, type BitFault } from './stuckat.js';
+export {
+  ActivationPlanner,
+  activationFaultsFromJSON,
+  activationFaultsToJSON,
+  activationSurfaceHash,
+  applyActivationFaults,
+  type ActivationFault,
+  type ActivationLayerShape,
+  type ActivationPlannerOptions,
+} from './activation.js';

@@ -24,6 +24,8 @@ import { parseFormat, toFormat, type EncodedTensor, type NumberFormat } from './
 import { applyFloatPolicy, parseFloatPolicy, type FloatPolicy } from './policy.js';
 import { checkSeed, checkTrial, trialStream } from './prng.js';
 import { STRATUM_STRIDE, criticalSet, sampleStratumSites, strataCount, type CriticalSet } from './strata.js';
+import { activationFaultsFromJSON, activationFaultsToJSON, type ActivationFault } from './activation.js';
+import { applyBitFault, parseBitFault, type BitFault } from './stuckat.js';
 
 export const PLAN_VERSION = 1;
 
@@ -61,6 +63,8 @@ export interface PlannerOptions {
    * the critical-flip strata (faults/strata.ts); 'plain' (default): every trial is an unconditional draw.
    */
   readonly sampling?: Sampling;
+  /** What a fault does to its bit: a transient flip (default) or a permanent stuck-at-0/1 cell (stuckat.ts). */
+  readonly fault?: BitFault;
 }
 
 export type Sampling = 'plain' | 'stratified';
@@ -95,6 +99,11 @@ export interface FaultPlan {
   readonly stratum: number | null;
   /** Sorted by surface order, element index, bit. */
   readonly faults: readonly Fault[];
+  /** Stuck-at plans only: the kind of their faults (absent: bit flips). */
+  readonly fault?: BitFault;
+  /** Activation faults of the trial (activation.ts), with the hash of the activation surface they hit. */
+  readonly activations?: readonly ActivationFault[];
+  readonly activationSurfaceHash?: string;
 }
 
 // ---------------------------------------------------------------- surfaces
@@ -150,6 +159,7 @@ export class FaultPlanner {
   readonly referenceSurface: boolean;
   readonly seed: number;
   readonly sampling: Sampling;
+  readonly fault: BitFault;
   /** The tensors faults can hit, in surface order. */
   readonly hittable: readonly SurfaceTensor[];
   private readonly encoded = new Map<number, EncodedTensor>();
@@ -166,9 +176,12 @@ export class FaultPlanner {
     this.surfaceHash = surfaceHash(surface);
     this.hittable = surface.filter((t) => isHittable(t, this.referenceSurface));
     this.sampling = options.sampling ?? 'plain';
+    this.fault = options.fault ?? 'flip';
     if (this.sampling === 'stratified' && this.count.kind !== 'bernoulli') {
       throw new ProactError(`stratified sampling needs the bernoulli count model (got '${countModelName(this.count)}'): use --sampling plain`);
     }
+    // The critical set is defined by flips: a stuck cell is critical only when it holds the other value.
+    if (this.sampling === 'stratified' && this.fault !== 'flip') throw new ProactError(`stratified sampling is defined for bit flips, not ${this.fault} faults: use --sampling plain`);
   }
 
   /** The critical flips of the surface (computed once, on first use: it visits every stored bit). */
@@ -212,6 +225,7 @@ export class FaultPlanner {
       surfaceHash: this.surfaceHash,
       stratum,
       faults: this.faultsAt(sites),
+      ...(this.fault !== 'flip' ? { fault: this.fault } : {}),
     };
   }
 
@@ -226,7 +240,7 @@ export class FaultPlanner {
       const encoded = this.encodedTensor(tensor);
       const clean = encoded.words[index]!;
       let word = clean;
-      for (let i = first; i < end; i++) word = this.format.flip(word, sites[i]!.bit);
+      for (let i = first; i < end; i++) word = applyBitFault(this.format, word, sites[i]!.bit, this.fault);
       const before = canonicalNaN(this.format.decodeWord(clean, encoded, index));
       const after = word === clean ? before : canonicalNaN(applyFloatPolicy(this.format.decodeWord(word, encoded, index), this.policy));
       const name = this.hittable[tensor]!.name;
@@ -334,13 +348,16 @@ export function planToJSON(plan: FaultPlan, space?: number): string {
     surfaceHash: plan.surfaceHash,
     stratum: plan.stratum,
     faults: plan.faults.map((f) => ({ tensor: f.tensor, index: f.index, bit: f.bit, before: valueToJSON(f.before), after: valueToJSON(f.after) })),
+    // Written only when used, so a bit-flip plan of weights reads as it always did.
+    ...(plan.fault !== undefined && plan.fault !== 'flip' ? { fault: plan.fault } : {}),
+    ...(plan.activations !== undefined ? { activationSurfaceHash: plan.activationSurfaceHash, activations: activationFaultsToJSON(plan.activations) } : {}),
   };
   return JSON.stringify(data, null, space);
 }
 
-const PLAN_KEYS = ['version', 'seed', 'ber', 'trial', 'format', 'count', 'policy', 'referenceSurface', 'surfaceHash', 'stratum', 'faults'];
-/** Keys a plan may lack (plans written before they existed). */
-const OPTIONAL_PLAN_KEYS = ['stratum'];
+const PLAN_KEYS = ['version', 'seed', 'ber', 'trial', 'format', 'count', 'policy', 'referenceSurface', 'surfaceHash', 'stratum', 'faults', 'fault', 'activationSurfaceHash', 'activations'];
+/** Keys a plan may lack (plans written before they existed; the fault kind and activations when unused). */
+const OPTIONAL_PLAN_KEYS = ['stratum', 'fault', 'activationSurfaceHash', 'activations'];
 const FAULT_KEYS = ['tensor', 'index', 'bit', 'before', 'after'];
 
 function planError(problem: string): ProactError {
@@ -430,7 +447,15 @@ export function planFromJSON(text: string, expected?: readonly SurfaceShape[] | 
       after: valueFromJSON(f.after, `${where} after`),
     };
   });
+  const fault = record.fault === undefined ? 'flip' : rethrowAsPlanError('fault', () => parseBitFault(stringField('fault')));
   checkFaultConsistency(faults, count);
+  let activations: ActivationFault[] | undefined;
+  let activationHash: string | undefined;
+  if (record.activations !== undefined || record.activationSurfaceHash !== undefined) {
+    activationHash = stringField('activationSurfaceHash');
+    if (!/^[0-9a-f]{64}$/.test(activationHash)) throw planError(`field 'activationSurfaceHash' is not a sha256 hex digest: use the hash planToJSON wrote`);
+    activations = activationFaultsFromJSON(record.activations, format.bits, planError);
+  }
   const stratum = record.stratum ?? null;
   if (stratum !== null && !(Number.isInteger(stratum) && (stratum as number) >= 0 && Math.floor(trial / STRATUM_STRIDE) === stratum)) {
     throw planError(`field 'stratum' is ${JSON.stringify(stratum)}: use null, or the stratum of trial ${trial} (${Math.floor(trial / STRATUM_STRIDE)})`);
@@ -444,7 +469,11 @@ export function planFromJSON(text: string, expected?: readonly SurfaceShape[] | 
     }
     if (surface !== undefined) checkFaultsInSurface(faults, surface, record.referenceSurface);
   }
-  return { version: PLAN_VERSION, seed, ber, trial, format: format.name, count: countModelName(count), policy, referenceSurface: record.referenceSurface, surfaceHash: hash, stratum: stratum as number | null, faults };
+  return {
+    version: PLAN_VERSION, seed, ber, trial, format: format.name, count: countModelName(count), policy, referenceSurface: record.referenceSurface, surfaceHash: hash, stratum: stratum as number | null, faults,
+    ...(fault !== 'flip' ? { fault } : {}),
+    ...(activations !== undefined ? { activations, activationSurfaceHash: activationHash! } : {}),
+  };
 }
 
 /** Faults of one word agree on before/after; distinct-position models never flip a bit twice. */

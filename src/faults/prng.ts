@@ -179,6 +179,19 @@ export function imageStream(seed: number, ber: number, trial: number): PhiloxStr
 }
 
 /**
+ * The random stream of a trial's activation faults: a pure function of (seed, BER, trial) under its own
+ * key (bit 30 of the high key word, which neither a seed below 2^53 nor imageStream sets), so adding
+ * activation faults to a campaign never shifts its weight faults or its images.
+ */
+export function activationStream(seed: number, ber: number, trial: number): PhiloxStream {
+  checkSeed(seed);
+  checkTrial(trial);
+  if (!Number.isFinite(ber)) throw new ProactError(`BER ${ber} is not a finite number: use a value in (0, 1)`);
+  const [berLow, berHigh] = float64Words(ber);
+  return new PhiloxStream([seed % TWO_32, (Math.floor(seed / TWO_32) | 0x40000000) >>> 0], [trial, berLow, berHigh]);
+}
+
+/**
  * The `count` evaluation images of a trial out of `total`: the first `count` entries of a uniform random
  * permutation of [0, total) drawn from imageStream (a partial Fisher-Yates shuffle), returned in
  * ascending order. Subsets are nested: the images of a smaller count are among those of a larger one.

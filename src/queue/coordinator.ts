@@ -131,6 +131,8 @@ export async function runQueuedCampaign(o: QueuedCampaignOptions): Promise<Campa
       leveugle: leveugleSampleSize(Infinity, o.precision ?? 0.01, o.confidence ?? 0.95),
       resumed: !created,
       oneImageAtATime: prepared.clean.oneImageAtATime,
+      activationBits: prepared.activationPlanner?.bitsPerImage ?? 0,
+      notes: prepared.notes,
     });
     const coordinator = new Coordinator(o, target, prefix, batch, idleSeconds * 1000, store, id, recipe, prepared, done);
     let state: QueuedCampaignState = 'failed';

@@ -5,7 +5,7 @@
  * Job ids are derived from the campaign key, the BER and the trial range, so enqueueing the same wave
  * twice (a coordinator restarted with --resume) finds the jobs already there instead of adding copies.
  */
-import { SURFACE_KINDS, type FloatPolicy } from '../faults/index.js';
+import { SURFACE_KINDS, type BitFault, type FloatPolicy } from '../faults/index.js';
 import type { CampaignOptions, PreparedCampaign, SurfaceKind, TrialOutcome } from '../campaign/index.js';
 import { ProactError } from '../util/errors.js';
 
@@ -38,6 +38,11 @@ export interface CampaignRecipe {
   batchSize: number;
   /** Images per trial (a random subset per trial), or null for the whole evaluation set. */
   images: number | null;
+  /** Activation selectors (absent: weight faults only) and the weight fault kind (absent: flip). */
+  activations?: string[];
+  fault?: BitFault;
+  /** The delayed-start cache bound (MiB) of the coordinator; never changes results. */
+  cacheMb?: number;
 }
 
 /** Data of one child job: a batch of trials at one BER. */
@@ -83,6 +88,9 @@ export function makeRecipe(o: CampaignOptions, prepared: PreparedCampaign, key: 
     seed: prepared.seed,
     batchSize: prepared.batchSize,
     images: o.images === undefined || o.images === 'all' || o.images === 'auto' ? null : Math.min(o.images, prepared.evalSet.count),
+    ...((o.activations ?? []).length > 0 ? { activations: [...o.activations!] } : {}),
+    ...((o.fault ?? 'flip') !== 'flip' ? { fault: o.fault! } : {}),
+    ...(o.cacheMb !== undefined ? { cacheMb: o.cacheMb } : {}),
   };
 }
 

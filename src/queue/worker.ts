@@ -11,15 +11,17 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import {
   TOOL_VERSION,
   campaignPlanner,
+  campaignSegments,
   loadCampaignInputs,
   runClean,
   runTrial,
   sha256,
   trialContext,
+  trialTask,
   type TrialContext,
   type TrialOutcome,
 } from '../campaign/index.js';
-import type { FaultPlanner } from '../faults/index.js';
+import type { ActivationPlanner, FaultPlanner } from '../faults/index.js';
 import { isProactError, ProactError } from '../util/errors.js';
 import { checkInputFile } from '../util/outputs.js';
 import type { CampaignRecipe, TrialBatchJob, TrialBatchResult } from './protocol.js';
@@ -68,6 +70,7 @@ const LOADED_CAMPAIGNS = 2;
 interface LoadedCampaign {
   context: TrialContext;
   planner: FaultPlanner;
+  activationPlanner?: ActivationPlanner | undefined;
 }
 
 /** Connects to the queue and starts taking trial batches. Unreachable Redis is a ProactError. */
@@ -113,7 +116,7 @@ export async function startTrialWorker(o: TrialWorkerOptions): Promise<TrialWork
     const records: TrialOutcome[] = [];
     for (const trial of trials) {
       if (o.trialDelayMs) await sleep(o.trialDelayMs);
-      const outcome = await runTrial(campaign.context, { ber, trial, faults: campaign.planner.plan(ber, trial).faults, images: recipe.images ?? campaign.context.evalSet.count });
+      const outcome = await runTrial(campaign.context, trialTask(campaign, campaign.context, ber, trial, recipe.images ?? campaign.context.evalSet.count));
       records.push(outcome);
       o.onTrial?.(outcome);
     }
@@ -228,8 +231,10 @@ async function loadRecipe(recipe: CampaignRecipe, threads: number): Promise<Load
       `${id}: this machine's clean accuracy ${cleanAccuracy} differs from the campaign's ${recipe.cleanAccuracy}; its onnxruntime computes differently — run workers on machines that agree, or a local campaign here`,
     );
   }
+  const { segments, activationPlanner } = await campaignSegments(inputs, recipe, recipe.seed, recipe.batchSize, threads);
   return {
-    context: trialContext(inputs, clean, recipe.batchSize, threads, recipe.seed),
+    context: trialContext(inputs, clean, recipe.batchSize, threads, recipe.seed, { segments, format: recipe.format, policy: recipe.policy }),
     planner: campaignPlanner(inputs.faultable.surface, recipe, recipe.seed),
+    activationPlanner,
   };
 }

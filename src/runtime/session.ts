@@ -14,6 +14,11 @@ export interface SessionOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Names the model in errors (its file, or what it is, e.g. 'the hardened model'). */
   name?: string;
+  /**
+   * Let idle intra-op threads spin (onnxruntime's default, true). Many sessions used in turn (a model run
+   * in segments) must not: each one's spinning threads would take the cores from the one running.
+   */
+  spinning?: boolean;
 }
 
 /** What the user can do about a failed onnxruntime run. */
@@ -45,6 +50,7 @@ export class Session {
         // Errors only: onnxruntime's warnings (shape merges, unused initializers) are raw multi-line,
         // colour-coded text on stderr that proact's one-line messages replace.
         logSeverityLevel: 3,
+        ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
       });
     } catch (e) {
       const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
