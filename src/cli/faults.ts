@@ -9,15 +9,45 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { applyPlanToBytes, campaignPlanner, faultSurface, makeFaultable, sha256, type SurfaceKind } from '../campaign/index.js';
+import {
+  activationSurfaceOf,
+  applyPlanToBytes,
+  campaignPlanner,
+  campaignSegments,
+  faultSurface,
+  loadCampaignInputs,
+  makeFaultable,
+  runClean,
+  runSegments,
+  runTrial,
+  sha256,
+  startBoundaries,
+  trialContext,
+  type SurfaceKind,
+} from '../campaign/index.js';
 import { openDataset, subset, type Split } from '../data/index.js';
-import { SURFACE_KINDS, checkBer, planFromJSON, planToJSON, surfaceHash, trialImages, type FaultPlan, type FloatPolicy, type Sampling, type SurfaceShape } from '../faults/index.js';
+import {
+  ActivationPlanner,
+  SURFACE_KINDS,
+  activationSurfaceHash,
+  checkBer,
+  parseBitFault,
+  planFromJSON,
+  planToJSON,
+  surfaceHash,
+  trialImages,
+  type BitFault,
+  type FaultPlan,
+  type FloatPolicy,
+  type Sampling,
+  type SurfaceShape,
+} from '../faults/index.js';
 import { prepareGraph, readOnnxFile, type Graph } from '../graph/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { checkInputFile, guardOutputs } from '../util/outputs.js';
-import { log, parseFloatOption, parseIntOption, parseSurfaceKinds, table } from './common.js';
+import { log, parseFaultSurface, parseFloatOption, parseIntOption, table } from './common.js';
 
 const ALL_KINDS = SURFACE_KINDS;
 
@@ -39,6 +69,15 @@ export interface TrialPlanOptions {
   foldBatchNorm?: boolean;
   /** How the campaign sampled its trials (a stratified trial number encodes its stratum). */
   sampling?: Sampling;
+  /** Weight fault kind (default flip). */
+  fault?: BitFault;
+  /**
+   * Activation selectors (activation:conv, ...): the plan then holds the trial's activation faults, drawn
+   * over its images, which need the evaluation set's size (`evalCount`) and the trial's image count.
+   */
+  activations?: string[];
+  evalCount?: number;
+  images?: number;
 }
 
 /** The model as the campaign engine prepares it before injection. */
@@ -53,7 +92,14 @@ export function planOfTrial(o: TrialPlanOptions): { plan: FaultPlan; surfaceBits
   const graph = loadPrepared(o.model, o.foldBatchNorm ?? true);
   const surface = faultSurface(graph, { format, kinds: o.surface ?? [...ALL_KINDS] });
   const planner = campaignPlanner(surface, { ...o, format }, o.seed ?? 0);
-  return { plan: planner.plan(o.ber, o.trial), surfaceBits: planner.totalBits };
+  const plan = planner.plan(o.ber, o.trial);
+  if ((o.activations ?? []).length === 0) return { plan, surfaceBits: planner.totalBits };
+  const layers = activationSurfaceOf(graph, o.activations!);
+  if (o.evalCount === undefined) throw new ProactError('faults show: activation faults are drawn over the trial\'s images: give --data (and --eval-limit) as in the campaign');
+  const images = Math.min(o.images ?? o.evalCount, o.evalCount);
+  const subset = trialImages(o.seed ?? 0, o.ber, o.trial, images, o.evalCount);
+  const activations = new ActivationPlanner(layers, { seed: o.seed ?? 0, format, count: o.count ?? 'bernoulli', policy: o.policy ?? 'ieee' }).plan(o.ber, o.trial, subset);
+  return { plan: { ...plan, activations, activationSurfaceHash: activationSurfaceHash(layers) }, surfaceBits: planner.totalBits };
 }
 
 export interface ReplayOptions {
@@ -74,6 +120,8 @@ export interface ReplayOptions {
    * same subset is drawn from the plan's (seed, BER, trial).
    */
   images?: number;
+  /** The campaign's --surface entries (kinds and activation selectors): needed for plans with activation faults. */
+  surface?: string;
 }
 
 export interface ReplayResult {
@@ -130,6 +178,7 @@ export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
     throw new ProactError(`${o.plan}: cannot read the plan file; give the JSON file 'proact faults show --out' wrote`);
   }
   const parsed = withSource(o.plan, () => planFromJSON(text));
+  if (parsed.activations !== undefined || parsed.fault !== undefined) return replaySegmented(o, parsed, text);
   const graph = loadPrepared(o.model, o.foldBatchNorm ?? true);
   const full = faultSurface(graph, { kinds: [...ALL_KINDS] });
   const { kinds, shapes } = matchSurfaceKinds(full, parsed.surfaceHash, o.plan, o.model);
@@ -179,6 +228,56 @@ export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
     sdc: sdc / n,
     due: due / n,
     logitsSha256: sha256(faulty.logits ?? new Float32Array(0)),
+  };
+}
+
+/**
+ * Replays a plan with activation faults or stuck-at faults exactly as a campaign trial runs it (runTrial
+ * on the campaign's segments), and hashes the logits of every image of the trial computed the same way.
+ */
+async function replaySegmented(o: ReplayOptions, parsed: FaultPlan, text: string): Promise<ReplayResult> {
+  const { kinds, activations } = parseFaultSurface(o.surface ?? SURFACE_KINDS.join(','));
+  if (parsed.activations !== undefined && activations.length === 0) throw new ProactError(`${o.plan}: the plan holds activation faults: give the campaign's --surface (e.g. --surface weight,bias,activation:conv)`);
+  const inputs = loadCampaignInputs({ model: o.model, data: o.data, split: o.split ?? 'test', ...(o.evalLimit !== undefined ? { evalLimit: o.evalLimit } : {}), foldBatchNorm: o.foldBatchNorm ?? true, format: parsed.format, surface: kinds });
+  const plan = withSource(o.plan, () => planFromJSON(text, inputs.faultable.surface));
+  const batchSize = o.batchSize ?? 250;
+  const threads = o.threads ?? 2;
+  const { segments, activationPlanner } = await campaignSegments(inputs, { activations, format: plan.format, count: plan.count, policy: plan.policy, surface: kinds }, plan.seed, batchSize, threads);
+  if (activationPlanner !== undefined && activationPlanner.surfaceHash !== plan.activationSurfaceHash) {
+    throw new ProactError(`${o.plan}: the plan's activation faults were made for another --surface or model: give the campaign's --surface`);
+  }
+  const count = inputs.evalSet.count;
+  const images = Math.min(o.images ?? count, count);
+  const subset = images < count ? trialImages(plan.seed, plan.ber, plan.trial, images, count) : Int32Array.from({ length: count }, (_, i) => i);
+  const again = campaignPlanner(inputs.faultable.surface, { format: plan.format, count: plan.count, policy: plan.policy, referenceSurface: plan.referenceSurface, sampling: plan.stratum === null ? 'plain' : 'stratified', fault: plan.fault ?? 'flip' }, plan.seed).plan(plan.ber, plan.trial);
+  const activationsAgain = activationPlanner?.plan(plan.ber, plan.trial, subset);
+  if (planToJSON({ ...again, ...(activationsAgain ? { activations: activationsAgain, activationSurfaceHash: activationPlanner!.surfaceHash } : {}) }) !== planToJSON(plan)) {
+    throw new ProactError(`${o.plan}: the plan is not what trial ${plan.trial} at BER ${plan.ber} with seed ${plan.seed} makes with these options; the plan was edited or made with other options — write it again with proact faults show --out`);
+  }
+  const clean = await runClean(inputs, batchSize, threads);
+  const ctx = trialContext(inputs, clean, batchSize, threads, plan.seed, { segments, format: plan.format, policy: plan.policy });
+  const outcome = await runTrial(ctx, { ber: plan.ber, trial: plan.trial, faults: plan.faults, ...(plan.activations ? { activations: plan.activations } : {}), images });
+  const faults = { weights: plan.faults.filter((f) => !Object.is(f.before, f.after)), activations: plan.activations ?? [] };
+  const run = await runSegments({ segments: segments!, evalSet: inputs.evalSet, batchSize, threads, format: plan.format, policy: plan.policy }, startBoundaries(segments!, subset, faults, true), faults, true);
+  const classes = run.logits!.values().next().value?.length ?? 0;
+  const logits = new Float32Array(subset.length * classes);
+  subset.forEach((image, i) => logits.set(run.logits!.get(image)!, i * classes));
+  return {
+    model: o.model,
+    plan: o.plan,
+    ber: plan.ber,
+    trial: plan.trial,
+    seed: plan.seed,
+    format: plan.format,
+    faults: plan.faults.length + (plan.activations?.length ?? 0),
+    surface: kinds,
+    data: o.data,
+    images: outcome.images ?? count,
+    cleanAccuracy: clean.correct / count,
+    accuracy: outcome.accuracy,
+    sdc: outcome.sdc,
+    due: outcome.due,
+    logitsSha256: sha256(logits),
   };
 }
 
@@ -261,6 +360,11 @@ interface ShowCli {
   json?: boolean;
   out?: string;
   sampling: string;
+  fault: string;
+  data?: string;
+  split: string;
+  evalLimit?: number;
+  images?: number;
 }
 
 interface ReplayCli {
@@ -274,6 +378,7 @@ interface ReplayCli {
   bn: string;
   json?: boolean;
   images?: number;
+  surface?: string;
 }
 
 /** A float32 value as planToJSON writes it (shortest text that reads back to the same value). */
@@ -285,7 +390,8 @@ function planTable(plan: FaultPlan): string {
   const rows = plan.faults.map((f) => [f.tensor, f.index, f.bit, showValue(f.before), showValue(f.after)]);
   const header =
     `${plan.faults.length} faults: BER ${plan.ber}, trial ${plan.trial}, seed ${plan.seed}, ${plan.format}, count ${plan.count}, policy ${plan.policy}` +
-    `${plan.referenceSurface ? ', reference surface' : ''}, surface ${plan.surfaceHash.slice(0, 12)}`;
+    `${plan.referenceSurface ? ', reference surface' : ''}${plan.fault !== undefined ? `, ${plan.fault}` : ''}, surface ${plan.surfaceHash.slice(0, 12)}` +
+    (plan.activations !== undefined ? `\n${plan.activations.length} activation faults (layer image index bit): ${plan.activations.slice(0, 20).map((f) => `${f.layer} ${f.image} ${f.index} ${f.bit}`).join('; ')}${plan.activations.length > 20 ? '; ... (--json lists all)' : ''}` : '');
   return rows.length === 0 ? header : `${table(['tensor', 'index', 'bit', 'before', 'after'], rows)}\n${header}`;
 }
 
@@ -305,7 +411,12 @@ export function registerFaults(program: Command): void {
     .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
     .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf -> 1e31, tiny -> 0)', 'ieee')
     .option('--reference-surface', 'scalar thresholds and weight bounds are immune, as scalar thresholds in the reference toolbox')
-    .option('--surface <kinds>', `what faults hit: comma-separated ${SURFACE_KINDS.join(',')}`, SURFACE_KINDS.join(','))
+    .option('--surface <kinds>', `what faults hit: comma-separated ${SURFACE_KINDS.join(',')} and activation selectors (activation:conv, activation:gemm, activation:act, activation:<node>)`, SURFACE_KINDS.join(','))
+    .option('--fault <kind>', 'what a weight fault does: flip, stuck-at-0 or stuck-at-1', 'flip')
+    .option('--data <dir>', "with activation selectors: the campaign's evaluation data (activation faults are drawn over the trial's images)")
+    .option('--split <split>', 'train or test', 'test')
+    .option('--eval-limit <n>', "with activation selectors: the campaign's --eval-limit", parseIntOption('--eval-limit', 1))
+    .option('--images <n>', "with activation selectors: the trial's image count when it evaluated a random subset", parseIntOption('--images', 1))
     .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
     .option('--sampling <s>', "the campaign's sampling: plain, or stratified (trial h x 2^24 + j is the j-th trial of stratum h)", 'plain')
     .option('--json', 'print the plan as JSON')
@@ -315,6 +426,13 @@ export function registerFaults(program: Command): void {
       if (o.ber === undefined) throw new ProactError('faults show: --ber <b> is required (the bit error rate, e.g. 1e-5)');
       if (o.trial === undefined) throw new ProactError('faults show: --trial <t> is required (the trial index, from 0)');
       if (o.out !== undefined) guardOutputs([{ path: o.out, what: '--out' }], [{ path: o.model, what: '--model' }]);
+      const surface = parseFaultSurface(o.surface);
+      let evalCount: number | undefined;
+      if (surface.activations.length > 0) {
+        if (!o.data) throw new ProactError('faults show: activation faults are drawn over the trial\'s images: give --data (and --eval-limit) as in the campaign');
+        const ds = openDataset(o.data, { split: o.split === 'train' ? 'train' : 'test' });
+        evalCount = Math.min(ds.count, o.evalLimit ?? ds.count);
+      }
       const { plan, surfaceBits } = planOfTrial({
         model: o.model,
         ber: o.ber,
@@ -324,9 +442,11 @@ export function registerFaults(program: Command): void {
         count: o.count,
         policy: parsePolicyOption(o.policy),
         referenceSurface: !!o.referenceSurface,
-        surface: parseSurfaceKinds(o.surface),
+        surface: surface.kinds,
         foldBatchNorm: parseBnMode(o.bn),
         sampling: parseSampling(o.sampling),
+        fault: parseBitFault(o.fault),
+        ...(surface.activations.length > 0 ? { activations: surface.activations, evalCount: evalCount!, ...(o.images !== undefined ? { images: o.images } : {}) } : {}),
       });
       if (o.out) {
         writeFileAtomic(o.out, [planToJSON(plan, 2) + '\n'], 'the plan');
@@ -347,6 +467,7 @@ export function registerFaults(program: Command): void {
     .option('--threads <t>', 'onnxruntime intra-op threads', parseIntOption('--threads', 1), 2)
     .option('--bn <mode>', 'BatchNorm: fold or immune, as in the campaign that made the plan', 'fold')
     .option('--images <n>', "the trial's image count when it evaluated a random subset (the trial's 'images' in the store or CSV)", parseIntOption('--images', 1))
+    .option('--surface <kinds>', "the campaign's --surface (needed for plans with activation faults)")
     .option('--json', 'print the result as JSON')
     .action(async (o: ReplayCli) => {
       if (!o.model) throw new ProactError('faults replay: --model <file> is required');
@@ -356,6 +477,7 @@ export function registerFaults(program: Command): void {
       const opts: ReplayOptions = { model: o.model, plan: o.plan, data: o.data, split: o.split, batchSize: o.batch, threads: o.threads, foldBatchNorm: parseBnMode(o.bn) };
       if (o.evalLimit !== undefined) opts.evalLimit = o.evalLimit;
       if (o.images !== undefined) opts.images = o.images;
+      if (o.surface !== undefined) opts.surface = o.surface;
       const r = await replayPlan(opts);
       if (o.json) {
         process.stdout.write(JSON.stringify(r) + '\n');
