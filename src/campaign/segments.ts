@@ -522,7 +522,10 @@ export function probeModel(g: Graph, model: SegmentedModel, boundaries: readonly
 export function cacheBoundaries(model: SegmentedModel, count: number, maxBytes: number): number[] {
   const boundaries: number[] = [];
   let bytes = 0;
-  for (let b = model.segments.length; b >= 1; b--) {
+  const last = model.segments.length;
+  // The logits serve only activation faults in the last layer's output.
+  const top = Object.values(model.layerBoundary).includes(last) ? last : last - 1;
+  for (let b = top; b >= 1; b--) {
     const need = model.live[b]!.reduce((sum, v) => sum + numel(model.dims[v]!), 0) * count * 4;
     if (bytes + need > maxBytes) continue;
     boundaries.push(b);

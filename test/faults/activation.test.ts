@@ -6,15 +6,13 @@ import {
   FaultPlanner,
   applyActivationFaults,
   applyBitFault,
-  float32Bits,
-  float32FromBits,
   parseFormat,
   planFromJSON,
   planToJSON,
   quantize,
   type ActivationLayerShape,
 } from '../../src/faults/index.js';
-import { assertProactError, testValues } from './util.js';
+import { assertProactError, flipByHand, testValues } from './util.js';
 
 const FORMATS = ['float32', 'float16', 'bfloat16', 'q15.16', 'q3.4', 'int8', 'int8-channel'];
 const layers: ActivationLayerShape[] = [
@@ -22,46 +20,6 @@ const layers: ActivationLayerShape[] = [
   { name: 'relu1_out', dims: [4, 5, 5] },
   { name: 'fc_out', dims: [10] },
 ];
-
-/** The word of `x` in `format` and back, written out per format without the format module's encoder. */
-function flipByHand(format: string, values: Float32Array, dims: readonly number[], index: number, bits: number[]): number {
-  const x = values[index]!;
-  if (format === 'float32') return float32FromBits(bits.reduce((w, b) => (w ^ (1 << b)) >>> 0, float32Bits(x)));
-  if (format === 'bfloat16') {
-    // x is rounded to bfloat16 first (round to nearest even on the top 16 bits).
-    const u = float32Bits(x);
-    const top = Math.floor((u + 0x7fff + ((u >>> 16) & 1)) / 65536) & 0xffff;
-    return float32FromBits((bits.reduce((w, b) => w ^ (1 << b), top) << 16) >>> 0);
-  }
-  if (format === 'float16') {
-    const f = parseFormat('float16'); // binary16 conversion is checked on its own in formats.test.ts
-    const e = f.encode(Float32Array.of(x));
-    return f.decodeWord(bits.reduce((w, b) => w ^ (1 << b), e.words[0]!), e, 0);
-  }
-  const q = /^q(\d+)\.(\d+)$/.exec(format);
-  if (q) {
-    const n = Number(q[2]);
-    const width = 1 + Number(q[1]) + n;
-    const max = 2 ** (width - 1) - 1;
-    const k = Math.min(max, Math.max(-max - 1, Math.trunc(x * 2 ** n)));
-    let word = k < 0 ? k + 2 ** width : k;
-    for (const b of bits) word = (word ^ (1 << b)) >>> 0;
-    const signed = word > max ? word - 2 ** width : word;
-    return Math.fround(signed / 2 ** n);
-  }
-  // int8: scale max|x| / 127 over the image's tensor (int8-channel: over the channel, the first axis).
-  const group = format === 'int8-channel' ? values.length / dims[0]! : values.length;
-  const start = Math.floor(index / group) * group;
-  let maxAbs = 0;
-  for (let i = start; i < start + group; i++) maxAbs = Math.max(maxAbs, Math.abs(values[i]!));
-  const s = Math.fround(maxAbs / 127);
-  const r = x / s;
-  const fl = Math.floor(r);
-  const k = Math.min(127, Math.max(-127, r - fl > 0.5 || (r - fl === 0.5 && fl % 2 !== 0) ? fl + 1 : fl));
-  let word = k & 0xff;
-  for (const b of bits) word ^= 1 << b;
-  return Math.fround((word > 127 ? word - 256 : word) * s);
-}
 
 test('activation flips decode bit for bit in every format; untouched elements keep their float32 values', () => {
   const dims = [4, 5, 5];
