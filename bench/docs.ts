@@ -76,12 +76,32 @@ interface StrataResult extends Saved {
   }[];
 }
 
+/** Delayed start against whole-model trials, and activation against weight faults (bench/delayed.ts). */
+interface DelayedResult extends Saved {
+  images: number;
+  trialsPerBer: number;
+  threads: number;
+  cacheMb: number;
+  cachedBoundaries: number;
+  segments: number;
+  cacheMiB: number;
+  sameResults: boolean;
+  trialsCompared: number;
+  perBer: { ber: number; wholeSecondsPerTrial: number; delayedSecondsPerTrial: number; speedup: number; fullForwardSeconds: number; speedupOverFullForward: number }[];
+  activationSurface: string;
+  activationCost: { ber: number; activationSecondsPerTrial: number; weightSecondsPerTrial: number; ratio: number }[];
+  activationWallSeconds: number;
+  weightWallSeconds: number;
+  torch: { threads: number; secondsPerTrial: number }[];
+}
+
 export interface BenchResults {
   eval?: EvalResult;
   thrgrad?: ThrgradResult;
   campaign?: CampaignResult;
   precision?: PrecisionResult;
   strata?: StrataResult;
+  delayed?: DelayedResult;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -120,6 +140,7 @@ export function readBenchResults(dir: string): BenchResults {
     campaign: readResult<CampaignResult>(dir, 'campaign', ['ber', 'images', 'proactSecondsPerTrial'], ['secondsPerTrial']),
     precision: readResult<PrecisionResult>(dir, 'precision', ['workers'], ['secondsPerTrial', 'protocolSeconds'], false),
     strata: readResult<StrataResult>(dir, 'strata', [], [], false),
+    delayed: readResult<DelayedResult>(dir, 'delayed', ['images', 'trialsPerBer', 'threads', 'cachedBoundaries', 'segments', 'cacheMiB'], ['secondsPerTrial'], false),
   };
 }
 
@@ -243,6 +264,29 @@ export function strataText(b: BenchResults): string {
   ].join('\n');
 }
 
+/** docs/benchmarks.md's delayed-start and activation-fault tables (bench/delayed.ts). */
+export function delayedText(b: BenchResults): string {
+  const r = b.delayed;
+  if (!r) return `No \`delayed\` results in ${BENCH_DIR}/ yet: run \`npm run bench -- delayed\`.`;
+  const torch = r.torch.map((t) => `${num(t.secondsPerTrial, 2)} s (OMP_NUM_THREADS=${t.threads})`).join(', ');
+  return [
+    `\`npm run bench -- delayed --runs ${r.runs}\` (${measured(r)}${r.note ? `; ${r.note}` : ''}): resnet20.onnx, ${num(r.images, 0)} test images per trial,`,
+    `${r.trialsPerBer} trials per BER, 1 worker x ${r.threads} threads; delayed start cached ${r.cachedBoundaries} of ${r.segments} cut points (${num(r.cacheMiB, 0)} MiB within --cache-mb ${r.cacheMb}).`,
+    `Results of the ${r.trialsCompared} trials with and without delayed start: ${r.sameResults ? 'identical, row for row (accuracy, SDC, DUE, faults)' : '**different** (a bug)'}. torch_ref.py campaign on the same images: ${torch} per trial.`,
+    '',
+    '| BER | whole model, s/trial | delayed start, s/trial | whole / delayed | full forward pass (a whole-model trial with faults), s | full forward / delayed |',
+    '|---|---|---|---|---|---|',
+    ...r.perBer.map((p) => `| ${p.ber.toExponential(0)} | ${num(p.wholeSecondsPerTrial, 3)} | ${num(p.delayedSecondsPerTrial, 3)} | **${ratio(p.speedup)}** | ${num(p.fullForwardSeconds, 3)} | **${ratio(p.speedupOverFullForward)}** |`),
+    '',
+    `Activation faults (\`--surface ${r.activationSurface}\`, no weight faults) against weight faults (the default surface, delayed start on), the same trials and images:`,
+    '',
+    '| BER | activation faults, s/trial | weight faults, s/trial | activation / weight |',
+    '|---|---|---|---|',
+    ...r.activationCost.map((c) => `| ${c.ber.toExponential(0)} | ${num(c.activationSecondsPerTrial, 3)} | ${num(c.weightSecondsPerTrial, 3)} | **${ratio(c.ratio)}** |`),
+    `| whole campaigns (wall, load and clean pass included) | ${num(r.activationWallSeconds, 1)} s | ${num(r.weightWallSeconds, 1)} s | **${ratio(r.activationWallSeconds / r.weightWallSeconds)}** |`,
+  ].join('\n');
+}
+
 /** Replaces what lies between `<!-- bench:name -->` and `<!-- /bench:name -->` in `text`. */
 export function replaceBlock(text: string, file: string, name: string, content: string): string {
   const open = `<!-- bench:${name} -->`;
@@ -263,6 +307,7 @@ export function generatedBlocks(b: BenchResults): [file: string, name: string, c
     ['docs/autodiff.md', 'thrgrad', thrgradText(b)],
     ['docs/benchmarks.md', 'precision', precisionText(b)],
     ['docs/benchmarks.md', 'strata', strataText(b)],
+    ['docs/benchmarks.md', 'delayed', delayedText(b)],
   ];
 }
 

@@ -267,7 +267,7 @@ interface ThreadState {
 }
 
 /** Range sessions kept per thread: ResNet-20 cut at 20 points has 210 ranges; trials reuse a few. */
-const MAX_RANGE_SESSIONS = 48;
+const MAX_RANGE_SESSIONS = 64;
 const MAX_FAULTABLE_RANGES = 24;
 const states = new WeakMap<SegmentedModel, ThreadState>();
 
@@ -288,7 +288,7 @@ function cleanRange(model: SegmentedModel, from: number, to: number, threads: nu
     st.clean.delete(key);
   } else {
     const bytes = to === from + 1 ? model.segments[from]!.bytes : writeOnnx(rangeGraph(model, from, to, st.parsed));
-    s = Session.create(bytes, { threads, name: `segments ${from}-${to - 1} of the model` });
+    s = Session.create(bytes, { threads, arena: false, name: `segments ${from}-${to - 1} of the model` });
     while (st.clean.size >= MAX_RANGE_SESSIONS) {
       const [oldKey, old] = st.clean.entries().next().value!;
       st.clean.delete(oldKey);
@@ -347,6 +347,9 @@ export interface SegmentRunResult {
 }
 
 const NEVER = Number.POSITIVE_INFINITY;
+/** Exact grouping (see runSegments) while it keeps at least this many images per group on average, or this few groups. */
+const MIN_IMAGES_PER_GROUP = 16;
+const MIN_EXACT_GROUPS = 8;
 
 /**
  * The boundary where each image's run starts: the first segment that reads a faulty weight, or the
@@ -423,12 +426,24 @@ export async function runSegments(ctx: SegmentRunContext, starts: Map<number, nu
   const format = toFormat(ctx.format);
 
   // Groups: same start, same cuts (boundaries after the start where the image has activation faults).
-  const groups = new Map<string, { start: number; cuts: number[]; images: number[] }>();
-  for (const [image, start] of starts) {
-    const cuts = [...new Set([...(byImage.get(image)?.keys() ?? [])].map((l) => model.layerBoundary[l]!))].filter((b) => b > start && b < last).sort((a, b) => a - b);
-    const key = `${start}|${cuts.join(',')}`;
-    (groups.get(key) ?? groups.set(key, { start, cuts, images: [] }).get(key)!).images.push(image);
-  }
+  // Sparse faults (a few per image) give few groups, each cut in one or two places. Dense faults give
+  // nearly one group per image: those would run one image at a time through ranges made for it alone,
+  // so then images are grouped by start only and cut wherever one of them has a fault.
+  const cutsOf = (image: number, start: number): number[] =>
+    [...new Set([...(byImage.get(image)?.keys() ?? [])].map((l) => model.layerBoundary[l]!))].filter((b) => b > start && b < last).sort((a, b) => a - b);
+  const groupBy = (exact: boolean): Map<string, { start: number; cuts: number[]; images: number[] }> => {
+    const out = new Map<string, { start: number; cuts: number[]; images: number[] }>();
+    for (const [image, start] of starts) {
+      const cuts = cutsOf(image, start);
+      const key = exact ? `${start}|${cuts.join(',')}` : `${start}`;
+      const group = out.get(key) ?? out.set(key, { start, cuts: [], images: [] }).get(key)!;
+      group.images.push(image);
+      group.cuts = [...new Set([...group.cuts, ...cuts])].sort((a, b) => a - b);
+    }
+    return out;
+  };
+  let groups = groupBy(true);
+  if (groups.size > Math.max(MIN_EXACT_GROUPS, starts.size / MIN_IMAGES_PER_GROUP)) groups = groupBy(false);
   const faulty = new Map<string, Promise<Session>>();
   const sessionFor = (from: number, to: number): Promise<Session> => {
     let touched = false;

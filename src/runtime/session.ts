@@ -19,6 +19,11 @@ export interface SessionOptions {
    * in segments) must not: each one's spinning threads would take the cores from the one running.
    */
   spinning?: boolean;
+  /**
+   * Keep a memory arena that grows to the largest run and is never given back (onnxruntime's default,
+   * true). Off for the many sessions of a model run in segments, which would each hold one.
+   */
+  arena?: boolean;
 }
 
 /** What the user can do about a failed onnxruntime run. */
@@ -46,7 +51,7 @@ export class Session {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: opts.optimization ?? 'all',
-        enableCpuMemArena: true,
+        enableCpuMemArena: opts.arena ?? true,
         // Errors only: onnxruntime's warnings (shape merges, unused initializers) are raw multi-line,
         // colour-coded text on stderr that proact's one-line messages replace.
         logSeverityLevel: 3,
