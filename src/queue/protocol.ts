@@ -5,8 +5,8 @@
  * Job ids are derived from the campaign key, the BER and the trial range, so enqueueing the same wave
  * twice (a coordinator restarted with --resume) finds the jobs already there instead of adding copies.
  */
-import { SURFACE_KINDS, type FloatPolicy } from '../faults/index.js';
-import type { CampaignOptions, PreparedCampaign, SurfaceKind, TrialOutcome } from '../campaign/index.js';
+import { faultModelToJSON, resolveFaultModel, type FaultModel, type Sampling } from '../faults/index.js';
+import { resolveSampling, type CampaignOptions, type PreparedCampaign, type TrialOutcome } from '../campaign/index.js';
 import { ProactError } from '../util/errors.js';
 
 /** Everything a worker needs to run any trial of one campaign. */
@@ -28,12 +28,10 @@ export interface CampaignRecipe {
   dataId: string;
   /** Clean accuracy of the campaign's record: a worker whose runtime disagrees refuses to run. */
   cleanAccuracy: number;
-  foldBatchNorm: boolean;
-  format: string;
-  surface: SurfaceKind[];
-  count: string;
-  policy: FloatPolicy;
-  referenceSurface: boolean;
+  /** The campaign's fault model, resolved (workers read it back with faultModelFromJSON). */
+  faults: FaultModel;
+  /** How trials are drawn: a stratified trial number names its stratum (faults/strata.ts). */
+  sampling: Sampling;
   seed: number;
   batchSize: number;
   /** Images per trial (a random subset per trial), or null for the whole evaluation set. */
@@ -74,12 +72,8 @@ export function makeRecipe(o: CampaignOptions, prepared: PreparedCampaign, key: 
     evalLimit: o.evalLimit ?? null,
     dataId: prepared.dataId,
     cleanAccuracy: prepared.cleanAccuracy,
-    foldBatchNorm: o.foldBatchNorm ?? true,
-    format: o.format ?? 'float32',
-    surface: [...(o.surface ?? SURFACE_KINDS)],
-    count: o.count ?? 'bernoulli',
-    policy: o.policy ?? 'ieee',
-    referenceSurface: o.referenceSurface ?? false,
+    faults: faultModelToJSON(resolveFaultModel(o.faults)),
+    sampling: resolveSampling(o).sampling,
     seed: prepared.seed,
     batchSize: prepared.batchSize,
     images: o.images === undefined || o.images === 'all' || o.images === 'auto' ? null : Math.min(o.images, prepared.evalSet.count),
