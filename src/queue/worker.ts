@@ -111,9 +111,9 @@ export async function startTrialWorker(o: TrialWorkerOptions): Promise<TrialWork
       throw isProactError(e) ? new UnrecoverableError(`worker ${name}: ${message}`) : e;
     }
     const records: TrialOutcome[] = [];
-    for (const trial of trials) {
+    for (const { trial, images } of trials) {
       if (o.trialDelayMs) await sleep(o.trialDelayMs);
-      const outcome = await runTrial(campaign.context, { ber, trial, faults: campaign.planner.plan(ber, trial).faults, images: recipe.images ?? campaign.context.evalSet.count });
+      const outcome = await runTrial(campaign.context, { ber, trial, faults: campaign.planner.plan(ber, trial).faults, images });
       records.push(outcome);
       o.onTrial?.(outcome);
     }
