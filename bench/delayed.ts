@@ -98,7 +98,7 @@ export async function benchDelayed(opts: { runs: number }): Promise<Record<strin
         (wholeFaulty.get(ber) ?? wholeFaulty.set(ber, []).get(ber)!).push(w.faultyPerBer.get(ber)!);
       }
       // Activation faults in the Conv outputs against weight faults, the same trials and images.
-      const act = await timedCampaign({ ...base, bers: ACTIVATION_BERS, surface: [], activations: ['activation:conv'], db: join(dir, `act-${k}.sqlite`) });
+      const act = await timedCampaign({ ...base, bers: ACTIVATION_BERS, faults: { surface: 'activation:conv' }, db: join(dir, `act-${k}.sqlite`) });
       const wt = await timedCampaign({ ...base, bers: ACTIVATION_BERS, db: join(dir, `weight-${k}.sqlite`) });
       activationWall.push(act.wallSeconds);
       weightWall.push(wt.wallSeconds);

@@ -11,14 +11,15 @@ import { ProactError } from '../util/errors.js';
 import { checkInputFile } from '../util/outputs.js';
 import { prepareGraph, readOnnx, type Graph } from '../graph/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
-import { ActivationPlanner, FaultPlanner, SURFACE_KINDS, parseBitFault, parseCountModel, parseFloatPolicy, parseFormat, checkBer, strataWeights, type BitFault, type FloatPolicy, type Sampling } from '../faults/index.js';
+import { ActivationPlanner, FaultPlanner, checkBer, faultModelToJSON, parseFormat, resolveFaultModel, strataWeights, type FaultModelInput, type FloatPolicy, type Sampling } from '../faults/index.js';
 import { Session, checkModelContract } from '../runtime/index.js';
 import { makeFaultable, sha256, type FaultableModel } from './model.js';
 import { TrialPool, type TrialRef } from './pool.js';
 import { evalSetExpectation, imagesOfTrial, predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
 import { activationSurfaceOf, buildSegmentCache, cacheBoundaries, cutValues, keepExactBoundaries, probeModel, releaseSegmentSessions, segmentGraph, type SegmentedModel } from './segments.js';
-import { checkPlannedTrials, openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
-import { leveugleSampleSize, DEFAULT_MIN_TRIALS, type IntervalMethod } from './stats.js';
+import { openStore, trialKey, type CampaignSpec, type JsonObject, type JsonValue, type ResultStore } from './store.js';
+import { checkPlannedTrials, summarizeCampaign, type CampaignSummary } from './summary.js';
+import { isConfidenceSequence, leveugleSampleSize, DEFAULT_MIN_TRIALS, type IntervalMethod } from './stats.js';
 import { DEFAULT_TRIAL_COST_IMAGES, runDesign, type BerDesignOptions, type TrialSpec, type TrialValue } from './design.js';
 import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
 
@@ -36,8 +37,6 @@ export const DEFAULT_CACHE_MB = 512;
 /** Images on which each cached boundary must reproduce the whole model's logits bit for bit. */
 export const EXACTNESS_CHECK_IMAGES = 64;
 
-export type { SurfaceKind } from '../faults/index.js';
-import type { SurfaceKind } from '../faults/index.js';
 
 export interface CampaignOptions {
   /** ONNX model file. */
@@ -61,29 +60,20 @@ export interface CampaignOptions {
   sampling?: Sampling | 'auto';
   /** Images per trial: a count, 'all' (the whole evaluation set) or 'auto' (chosen per BER and stratum); default 'auto' with --precision, 'all' otherwise. */
   images?: number | 'all' | 'auto';
-  /** Interval of the summaries: default 'betting-cs' with --precision or strata, 'betting' (tuned for --trials) otherwise. */
+  /** Interval of the summaries: default 'betting-target' with --precision, 'betting-cs' for strata without it, 'betting' (tuned for --trials) otherwise. */
   interval?: IntervalMethod;
   /** Cost of a trial's set-up in image evaluations, for the automatic image count (default DEFAULT_TRIAL_COST_IMAGES). */
   trialCostImages?: number;
-  format?: string;
-  count?: string;
-  policy?: FloatPolicy;
-  referenceSurface?: boolean;
-  surface?: SurfaceKind[];
   /**
-   * Activation layers whose outputs faults hit (transient flips per image and inference, at the same
-   * BER and format): activation, activation:conv, activation:gemm, activation:act, activation:<node>.
+   * The fault model: format, count model, policy, surface (stored-tensor kinds and activation layers),
+   * BatchNorm handling, fault kind (defaults: DEFAULT_FAULT_MODEL).
    */
-  activations?: string[];
-  /** What a fault does to a stored weight bit: flip (default), stuck-at-0 or stuck-at-1 (faults/stuckat.ts). */
-  fault?: BitFault;
+  faults?: FaultModelInput;
   /**
    * Memory bound of the clean activations cached for delayed start, in MiB (default
    * DEFAULT_CACHE_MB; 0: every weight-fault trial runs the whole model). Never changes results.
    */
   cacheMb?: number;
-  /** Fold BatchNorm into convs before injection (default true: what accelerators store). */
-  foldBatchNorm?: boolean;
   evalOffset?: number;
   evalLimit?: number;
   seed?: number;
@@ -157,12 +147,8 @@ export function loadEvalSet(ds: Dataset, offset: number, limit: number): EvalSet
 
 function validate(o: CampaignOptions): void {
   for (const b of o.bers ?? DEFAULT_BERS) checkBer(b);
-  parseFormat(o.format ?? 'float32');
-  parseCountModel(o.count ?? 'bernoulli');
-  parseFloatPolicy(o.policy ?? 'ieee');
-  parseBitFault(o.fault ?? 'flip');
+  resolveFaultModel(o.faults);
   if (o.cacheMb !== undefined && !(Number.isFinite(o.cacheMb) && o.cacheMb >= 0)) throw new ProactError(`--cache-mb ${o.cacheMb}: expected a number of MiB >= 0 (0 turns delayed start off)`);
-  if ((o.surface ?? SURFACE_KINDS).length === 0 && (o.activations ?? []).length === 0) throw new ProactError('--surface: nothing to hit: name stored tensor kinds (weight, bias, threshold, bound) and/or activation layers (activation:conv, ...)');
   if (o.trials !== undefined && !(Number.isInteger(o.trials) && o.trials >= 1 && o.trials <= MAX_TRIALS_PER_BER))
     throw new ProactError(`--trials ${o.trials}: expected an integer from 1 to ${MAX_TRIALS_PER_BER.toLocaleString('en-US')}`);
   const bers = o.bers ?? DEFAULT_BERS;
@@ -180,23 +166,26 @@ function validate(o: CampaignOptions): void {
 }
 
 /** Sampling, images and interval of a campaign after defaults (see CampaignOptions). */
-export function resolveSampling(o: Pick<CampaignOptions, 'sampling' | 'images' | 'interval' | 'precision' | 'count' | 'trialCostImages' | 'activations' | 'fault'>): {
+export function resolveSampling(o: Pick<CampaignOptions, 'sampling' | 'images' | 'interval' | 'precision' | 'faults' | 'trialCostImages'>): {
   sampling: Sampling;
   images: number | 'all' | 'auto';
   interval: IntervalMethod;
   trialCostImages: number;
 } {
-  const bernoulli = parseCountModel(o.count ?? 'bernoulli').kind === 'bernoulli';
+  const count = resolveFaultModel(o.faults).count;
+  const bernoulli = count === 'bernoulli';
   const requested = o.sampling ?? 'auto';
-  if (requested === 'stratified' && !bernoulli) throw new ProactError(`--sampling stratified needs --count bernoulli (got ${o.count}): strata have exact weights only when every bit flips independently; use --sampling plain`);
+  if (requested === 'stratified' && !bernoulli) throw new ProactError(`--sampling stratified needs --count bernoulli (got ${count}): strata have exact weights only when every bit flips independently; use --sampling plain`);
   // Strata are defined on weight bit flips; activation faults and stuck-at cells are drawn plainly.
-  const stratifiable = bernoulli && (o.activations ?? []).length === 0 && (o.fault ?? 'flip') === 'flip';
+  const model = resolveFaultModel(o.faults);
+  const stratifiable = bernoulli && model.activations.length === 0 && model.fault === 'flip';
   if (requested === 'stratified' && !stratifiable) throw new ProactError('--sampling stratified is defined for weight bit flips only: activation faults and stuck-at faults use --sampling plain');
   const sampling: Sampling = requested === 'auto' ? (o.precision !== undefined && stratifiable ? 'stratified' : 'plain') : requested;
   const images = o.images ?? (o.precision !== undefined ? 'auto' : 'all');
-  const interval = o.interval ?? (o.precision !== undefined || sampling === 'stratified' ? 'betting-cs' : 'betting');
-  if (o.precision !== undefined && interval !== 'betting-cs')
-    throw new ProactError(`--interval ${interval} with --precision: only the confidence sequence (betting-cs) stays valid when the data decide when to stop`);
+  const interval = o.interval ?? (o.precision !== undefined ? 'betting-target' : sampling === 'stratified' ? 'betting-cs' : 'betting');
+  if (o.precision !== undefined && !isConfidenceSequence(interval))
+    throw new ProactError(`--interval ${interval} with --precision: only a confidence sequence (betting-target, betting-cs) stays valid when the data decide when to stop`);
+  if (o.precision === undefined && interval === 'betting-target') throw new ProactError('--interval betting-target tunes its bets for --precision: give --precision, or use betting-cs');
   return { sampling, images, interval, trialCostImages: o.trialCostImages ?? DEFAULT_TRIAL_COST_IMAGES };
 }
 
@@ -210,17 +199,10 @@ function keyOptions(o: CampaignOptions, bers: number[], trials: number, critical
     confidence: o.confidence ?? 0.95,
     bers,
     trials,
-    format: parseFormat(o.format ?? 'float32').name,
-    count: o.count ?? 'bernoulli',
-    policy: o.policy ?? 'ieee',
-    referenceSurface: o.referenceSurface ?? false,
-    surface: [...(o.surface ?? SURFACE_KINDS)].sort(),
-    foldBatchNorm: o.foldBatchNorm ?? true,
+    // Flat in the options (format, count, policy, surface, referenceSurface, foldBatchNorm), as every stored campaign has them.
+    ...faultModelToJSON(resolveFaultModel(o.faults)),
     batchSize: o.batchSize ?? 250,
   };
-  // Only when used, so the keys of bit-flip weight campaigns stay what they were (resume finds them).
-  if ((o.activations ?? []).length > 0) opts.activations = [...o.activations!];
-  if ((o.fault ?? 'flip') !== 'flip') opts.fault = o.fault!;
   // The set-up cost steers automatic image counts only.
   if (design.images === 'auto') opts.trialCostImages = design.trialCostImages;
   // |C| fixes the strata weights at every BER: summaries recompute them from it.
@@ -240,9 +222,8 @@ export interface CampaignInputOptions {
   split?: 'test' | 'train';
   evalOffset?: number;
   evalLimit?: number;
-  foldBatchNorm?: boolean;
-  format?: string;
-  surface?: SurfaceKind[];
+  /** The fault model: its format, surface and BatchNorm handling decide how the model is prepared. */
+  faults?: FaultModelInput;
 }
 
 /** A campaign's model and data, loaded: built the same way by a local run, a queue coordinator and every queue worker. */
@@ -289,11 +270,12 @@ export function loadCampaignInputs(o: CampaignInputOptions): CampaignInputs {
   } catch {
     throw new ProactError(`${o.model}: cannot read the model file; give the path to an .onnx file`);
   }
-  const graph: Graph = prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) }), { foldBatchNorm: o.foldBatchNorm ?? true });
+  const faults = resolveFaultModel(o.faults);
+  const graph: Graph = prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) }), { foldBatchNorm: faults.foldBatchNorm });
   const ds = openDataset(o.data, { split: o.split ?? 'test' });
   const evalOffset = o.evalOffset ?? 0;
   const evalSet = loadEvalSet(ds, evalOffset, o.evalLimit ?? ds.count);
-  const faultable = makeFaultable(graph, { format: o.format ?? 'float32', kinds: o.surface ?? SURFACE_KINDS });
+  const faultable = makeFaultable(graph, { format: faults.format, kinds: faults.surface });
   const dataId = `${ds.name}:${evalOffset}+${evalSet.count}:${sha256(evalSet.x).slice(0, 16)}`;
   return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph), modelPath: o.model, graph };
 }
@@ -341,7 +323,7 @@ export async function prepareCampaign(o: CampaignOptions, cleanThreads: number):
   const planner = campaignPlanner(inputs.faultable.surface, o, seed);
   const criticalBits = planner.sampling === 'stratified' ? planner.criticalSet.size : null;
   const notes: string[] = [];
-  if ((o.sampling ?? 'auto') === 'auto' && o.precision !== undefined && resolveSampling(o).sampling === 'plain' && parseCountModel(o.count ?? 'bernoulli').kind === 'bernoulli') {
+  if ((o.sampling ?? 'auto') === 'auto' && o.precision !== undefined && resolveSampling(o).sampling === 'plain' && resolveFaultModel(o.faults).count === 'bernoulli') {
     notes.push('sampling: plain (critical-flip strata are defined for weight bit flips; activation and stuck-at faults are drawn without strata)');
   }
   const { segments, activationPlanner } = await campaignSegments(inputs, o, seed, batchSize, cleanThreads, notes);
@@ -364,19 +346,20 @@ export async function prepareCampaign(o: CampaignOptions, cleanThreads: number):
  */
 export async function campaignSegments(
   inputs: Pick<CampaignInputs, 'graph' | 'evalSet' | 'faultable'>,
-  o: Pick<CampaignOptions, 'activations' | 'cacheMb' | 'format' | 'count' | 'policy' | 'surface'>,
+  o: Pick<CampaignOptions, 'faults' | 'cacheMb'>,
   seed: number,
   batchSize: number,
   threads: number,
   notes: string[] = [],
 ): Promise<{ segments?: SegmentedModel; activationPlanner?: ActivationPlanner }> {
-  const selectors = o.activations ?? [];
+  const faults = resolveFaultModel(o.faults);
+  const selectors = faults.activations;
   const cacheBytes = (o.cacheMb ?? DEFAULT_CACHE_MB) * 2 ** 20;
   if (selectors.length === 0 && cacheBytes === 0) return {};
   const layers = selectors.length > 0 ? activationSurfaceOf(inputs.graph, selectors) : [];
   let segments: SegmentedModel;
   try {
-    segments = segmentGraph(inputs.graph, cutValues(inputs.graph, layers), { format: o.format ?? 'float32', kinds: o.surface ?? SURFACE_KINDS });
+    segments = segmentGraph(inputs.graph, cutValues(inputs.graph, layers), { format: faults.format, kinds: faults.surface });
   } catch (e) {
     if (selectors.length > 0 || !(e instanceof ProactError)) throw e;
     notes.push(`delayed start: off (${e.message})`);
@@ -389,7 +372,7 @@ export async function campaignSegments(
     // Only boundaries from which the clean model's logits come out bit for bit serve delayed starts.
     await keepExactBoundaries(ctx, inputs.faultable.bytes, EXACTNESS_CHECK_IMAGES);
   }
-  const activationPlanner = layers.length > 0 ? new ActivationPlanner(layers, { seed, format: o.format ?? 'float32', count: o.count ?? 'bernoulli', policy: o.policy ?? 'ieee' }) : undefined;
+  const activationPlanner = layers.length > 0 ? new ActivationPlanner(layers, { seed, format: faults.format, count: faults.count, policy: faults.policy }) : undefined;
   return { segments, ...(activationPlanner ? { activationPlanner } : {}) };
 }
 
@@ -433,18 +416,10 @@ export function openCampaign(store: ResultStore, prepared: PreparedCampaign, o: 
 /** The fault planner of a campaign: plans are a pure function of (seed, BER, trial) and these options. */
 export function campaignPlanner(
   surface: FaultableModel['surface'],
-  o: Pick<CampaignOptions, 'format' | 'count' | 'policy' | 'referenceSurface' | 'sampling' | 'precision' | 'activations' | 'fault'>,
+  o: Pick<CampaignOptions, 'faults' | 'sampling' | 'precision'>,
   seed: number,
 ): FaultPlanner {
-  return new FaultPlanner(surface, {
-    fault: o.fault ?? 'flip',
-    seed,
-    format: o.format ?? 'float32',
-    count: o.count ?? 'bernoulli',
-    policy: o.policy ?? 'ieee',
-    referenceSurface: o.referenceSurface ?? false,
-    sampling: resolveSampling(o).sampling,
-  });
+  return new FaultPlanner(surface, { seed, faults: o.faults, sampling: resolveSampling(o).sampling });
 }
 
 /** The sampling design of one BER of a prepared campaign. */
@@ -516,7 +491,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   try {
     const { id, created, done } = openCampaign(store, prepared, o);
     const planner = prepared.planner;
-    const context = trialContext(prepared, prepared.clean, prepared.batchSize, threads, seed, { segments: prepared.segments, format: o.format, policy: o.policy });
+    const context = trialContext(prepared, prepared.clean, prepared.batchSize, threads, seed, { segments: prepared.segments, format: resolveFaultModel(o.faults).format, policy: resolveFaultModel(o.faults).policy });
     const planned = plannedTrials(bers, trials, shard);
     o.onStart?.({
       campaignId: id,

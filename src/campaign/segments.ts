@@ -72,14 +72,6 @@ export interface SegmentedModel {
 
 const numel = (dims: readonly number[]): number => dims.reduce((p, d) => p * d, 1);
 
-/** Activation selectors of `--surface`: activation (all three), activation:conv, activation:gemm, activation:act, activation:<node name>. */
-export const ACTIVATION_SELECTORS = ['activation', 'activation:conv', 'activation:gemm', 'activation:act'] as const;
-
-/** Whether a `--surface` entry names activations (rather than a stored-tensor kind). */
-export function isActivationSelector(entry: string): boolean {
-  return entry === 'activation' || entry.startsWith('activation:');
-}
-
 /**
  * The activation layers `selectors` name, in execution order: outputs of Conv (activation:conv),
  * Gemm/MatMul (activation:gemm) and activation layers (activation:act, as `proact eval --layers` lists

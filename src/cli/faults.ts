@@ -23,7 +23,6 @@ import {
   sha256,
   startBoundaries,
   trialContext,
-  type SurfaceKind,
 } from '../campaign/index.js';
 import { openDataset, subset, type Split } from '../data/index.js';
 import {
@@ -31,15 +30,16 @@ import {
   SURFACE_KINDS,
   activationSurfaceHash,
   checkBer,
-  parseBitFault,
+  parseBatchNormMode,
   planFromJSON,
   planToJSON,
+  resolveFaultModel,
   surfaceHash,
   trialImages,
-  type BitFault,
+  type FaultModelInput,
   type FaultPlan,
-  type FloatPolicy,
   type Sampling,
+  type SurfaceKind,
   type SurfaceShape,
 } from '../faults/index.js';
 import { prepareGraph, readOnnxFile, type Graph } from '../graph/index.js';
@@ -47,7 +47,7 @@ import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { checkInputFile, guardOutputs } from '../util/outputs.js';
-import { log, parseFaultSurface, parseFloatOption, parseIntOption, table } from './common.js';
+import { addFaultModelOptions, faultModelFromFlags, log, parseFloatOption, parseIntOption, table, type FaultModelFlags } from './common.js';
 
 const ALL_KINDS = SURFACE_KINDS;
 
@@ -60,22 +60,14 @@ export interface TrialPlanOptions {
   trial: number;
   /** Campaign seed (default 0, as the campaign). */
   seed?: number;
-  format?: string;
-  count?: string;
-  policy?: FloatPolicy;
-  referenceSurface?: boolean;
-  surface?: SurfaceKind[];
-  /** Fold BatchNorm into convs before injection (default true, as the campaign). */
-  foldBatchNorm?: boolean;
+  /** The campaign's fault model (defaults as the campaign's). */
+  faults?: FaultModelInput;
   /** How the campaign sampled its trials (a stratified trial number encodes its stratum). */
   sampling?: Sampling;
-  /** Weight fault kind (default flip). */
-  fault?: BitFault;
   /**
-   * Activation selectors (activation:conv, ...): the plan then holds the trial's activation faults, drawn
-   * over its images, which need the evaluation set's size (`evalCount`) and the trial's image count.
+   * With activation layers in the fault model's surface, the plan holds the trial's activation faults,
+   * drawn over its images: they need the evaluation set's size and the trial's image count.
    */
-  activations?: string[];
   evalCount?: number;
   images?: number;
 }
@@ -88,17 +80,17 @@ function loadPrepared(model: string, foldBatchNorm: boolean): Graph {
 /** The plan a campaign with these options injects in trial `trial` at `ber`, and the planner's surface size. */
 export function planOfTrial(o: TrialPlanOptions): { plan: FaultPlan; surfaceBits: number } {
   checkBer(o.ber);
-  const format = o.format ?? 'float32';
-  const graph = loadPrepared(o.model, o.foldBatchNorm ?? true);
-  const surface = faultSurface(graph, { format, kinds: o.surface ?? [...ALL_KINDS] });
-  const planner = campaignPlanner(surface, { ...o, format }, o.seed ?? 0);
+  const faults = resolveFaultModel(o.faults);
+  const graph = loadPrepared(o.model, faults.foldBatchNorm);
+  const surface = faultSurface(graph, { format: faults.format, kinds: faults.surface });
+  const planner = campaignPlanner(surface, { faults, ...(o.sampling ? { sampling: o.sampling } : {}) }, o.seed ?? 0);
   const plan = planner.plan(o.ber, o.trial);
-  if ((o.activations ?? []).length === 0) return { plan, surfaceBits: planner.totalBits };
-  const layers = activationSurfaceOf(graph, o.activations!);
+  if (faults.activations.length === 0) return { plan, surfaceBits: planner.totalBits };
+  const layers = activationSurfaceOf(graph, faults.activations);
   if (o.evalCount === undefined) throw new ProactError('faults show: activation faults are drawn over the trial\'s images: give --data (and --eval-limit) as in the campaign');
   const images = Math.min(o.images ?? o.evalCount, o.evalCount);
   const subset = trialImages(o.seed ?? 0, o.ber, o.trial, images, o.evalCount);
-  const activations = new ActivationPlanner(layers, { seed: o.seed ?? 0, format, count: o.count ?? 'bernoulli', policy: o.policy ?? 'ieee' }).plan(o.ber, o.trial, subset);
+  const activations = new ActivationPlanner(layers, { seed: o.seed ?? 0, format: faults.format, count: faults.count, policy: faults.policy }).plan(o.ber, o.trial, subset);
   return { plan: { ...plan, activations, activationSurfaceHash: activationSurfaceHash(layers) }, surfaceBits: planner.totalBits };
 }
 
@@ -236,20 +228,31 @@ export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
  * on the campaign's segments), and hashes the logits of every image of the trial computed the same way.
  */
 async function replaySegmented(o: ReplayOptions, parsed: FaultPlan, text: string): Promise<ReplayResult> {
-  const { kinds, activations } = parseFaultSurface(o.surface ?? SURFACE_KINDS.join(','));
-  if (parsed.activations !== undefined && activations.length === 0) throw new ProactError(`${o.plan}: the plan holds activation faults: give the campaign's --surface (e.g. --surface weight,bias,activation:conv)`);
-  const inputs = loadCampaignInputs({ model: o.model, data: o.data, split: o.split ?? 'test', ...(o.evalLimit !== undefined ? { evalLimit: o.evalLimit } : {}), foldBatchNorm: o.foldBatchNorm ?? true, format: parsed.format, surface: kinds });
+  // The plan records format, count, policy, reference surface and fault kind; --surface and --bn say the rest.
+  const faults = resolveFaultModel({
+    format: parsed.format,
+    count: parsed.count,
+    policy: parsed.policy,
+    referenceSurface: parsed.referenceSurface,
+    surface: o.surface ?? SURFACE_KINDS.join(','),
+    foldBatchNorm: o.foldBatchNorm ?? true,
+    fault: parsed.fault ?? 'flip',
+  });
+  const kinds = [...faults.surface];
+  if (parsed.activations !== undefined && faults.activations.length === 0) throw new ProactError(`${o.plan}: the plan holds activation faults: give the campaign's --surface (e.g. --surface weight,bias,activation:conv)`);
+  const inputs = loadCampaignInputs({ model: o.model, data: o.data, split: o.split ?? 'test', ...(o.evalLimit !== undefined ? { evalLimit: o.evalLimit } : {}), faults });
   const plan = withSource(o.plan, () => planFromJSON(text, inputs.faultable.surface));
   const batchSize = o.batchSize ?? 250;
   const threads = o.threads ?? 2;
-  const { segments, activationPlanner } = await campaignSegments(inputs, { activations, format: plan.format, count: plan.count, policy: plan.policy, surface: kinds }, plan.seed, batchSize, threads);
+  const { segments, activationPlanner } = await campaignSegments(inputs, { faults }, plan.seed, batchSize, threads);
+  if (segments === undefined) throw new ProactError(`${o.model}: this model cannot be cut into segments, which replaying a plan with activation or stuck-at faults needs; replay it on the model its campaign ran`);
   if (activationPlanner !== undefined && activationPlanner.surfaceHash !== plan.activationSurfaceHash) {
     throw new ProactError(`${o.plan}: the plan's activation faults were made for another --surface or model: give the campaign's --surface`);
   }
   const count = inputs.evalSet.count;
   const images = Math.min(o.images ?? count, count);
   const subset = images < count ? trialImages(plan.seed, plan.ber, plan.trial, images, count) : Int32Array.from({ length: count }, (_, i) => i);
-  const again = campaignPlanner(inputs.faultable.surface, { format: plan.format, count: plan.count, policy: plan.policy, referenceSurface: plan.referenceSurface, sampling: plan.stratum === null ? 'plain' : 'stratified', fault: plan.fault ?? 'flip' }, plan.seed).plan(plan.ber, plan.trial);
+  const again = campaignPlanner(inputs.faultable.surface, { faults, sampling: plan.stratum === null ? 'plain' : 'stratified' }, plan.seed).plan(plan.ber, plan.trial);
   const activationsAgain = activationPlanner?.plan(plan.ber, plan.trial, subset);
   if (planToJSON({ ...again, ...(activationsAgain ? { activations: activationsAgain, activationSurfaceHash: activationPlanner!.surfaceHash } : {}) }) !== planToJSON(plan)) {
     throw new ProactError(`${o.plan}: the plan is not what trial ${plan.trial} at BER ${plan.ber} with seed ${plan.seed} makes with these options; the plan was edited or made with other options — write it again with proact faults show --out`);
@@ -257,8 +260,8 @@ async function replaySegmented(o: ReplayOptions, parsed: FaultPlan, text: string
   const clean = await runClean(inputs, batchSize, threads);
   const ctx = trialContext(inputs, clean, batchSize, threads, plan.seed, { segments, format: plan.format, policy: plan.policy });
   const outcome = await runTrial(ctx, { ber: plan.ber, trial: plan.trial, faults: plan.faults, ...(plan.activations ? { activations: plan.activations } : {}), images });
-  const faults = { weights: plan.faults.filter((f) => !Object.is(f.before, f.after)), activations: plan.activations ?? [] };
-  const run = await runSegments({ segments: segments!, evalSet: inputs.evalSet, batchSize, threads, format: plan.format, policy: plan.policy }, startBoundaries(segments!, subset, faults, true), faults, true);
+  const hits = { weights: plan.faults.filter((f) => !Object.is(f.before, f.after)), activations: plan.activations ?? [] };
+  const run = await runSegments({ segments: segments!, evalSet: inputs.evalSet, batchSize, threads, format: plan.format, policy: plan.policy }, startBoundaries(segments!, subset, hits, true), hits, true);
   const classes = run.logits!.values().next().value?.length ?? 0;
   const logits = new Float32Array(subset.length * classes);
   subset.forEach((image, i) => logits.set(run.logits!.get(image)!, i * classes));
@@ -314,7 +317,8 @@ function checkBeforeValues(plan: FaultPlan, surface: readonly { name: string; va
  */
 function checkPlanIsTrials(plan: FaultPlan, faultable: ReturnType<typeof makeFaultable>, o: ReplayOptions): void {
   const sampling = plan.stratum === null ? 'plain' : 'stratified';
-  const again = campaignPlanner(faultable.surface, { format: plan.format, count: plan.count, policy: plan.policy, referenceSurface: plan.referenceSurface, sampling }, plan.seed).plan(plan.ber, plan.trial);
+  const faults = { format: plan.format, count: plan.count, policy: plan.policy, referenceSurface: plan.referenceSurface };
+  const again = campaignPlanner(faultable.surface, { faults, sampling }, plan.seed).plan(plan.ber, plan.trial);
   const same = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
   const n = Math.max(again.faults.length, plan.faults.length);
   for (let i = 0; i < n; i++) {
@@ -331,32 +335,16 @@ function checkPlanIsTrials(plan: FaultPlan, faultable: ReturnType<typeof makeFau
 
 // ---------------------------------------------------------------- commands
 
-function parseBnMode(mode: string): boolean {
-  if (mode !== 'fold' && mode !== 'immune') throw new ProactError(`--bn ${mode}: expected fold or immune`);
-  return mode === 'fold';
-}
-
 function parseSampling(sampling: string): Sampling {
   if (sampling !== 'plain' && sampling !== 'stratified') throw new ProactError(`--sampling ${sampling}: expected plain or stratified`);
   return sampling;
 }
 
-function parsePolicyOption(policy: string): FloatPolicy {
-  if (policy !== 'ieee' && policy !== 'reference') throw new ProactError(`--policy ${policy}: expected ieee or reference`);
-  return policy;
-}
-
-interface ShowCli {
+interface ShowCli extends FaultModelFlags {
   model?: string;
   ber?: number;
   trial?: number;
   seed: number;
-  format: string;
-  count: string;
-  policy: string;
-  referenceSurface?: boolean;
-  surface: string;
-  bn: string;
   json?: boolean;
   out?: string;
   sampling: string;
@@ -400,33 +388,27 @@ const pct = (v: number) => (v * 100).toFixed(2);
 export function registerFaults(program: Command): void {
   const cmd = program.command('faults').description('fault plans: show the plan of a campaign trial, or replay a saved plan');
 
-  cmd
+  const show = cmd
     .command('show')
     .description('print the fault plan a campaign with these options injects in one trial (table, --json or --out plan.json)')
     .option('--model <file>', 'ONNX model (plain or hardened)')
     .option('--ber <b>', 'bit error rate in (0, 1)', parseFloatOption('--ber'))
     .option('--trial <t>', 'trial index', parseIntOption('--trial', 0))
     .option('--seed <s>', 'campaign seed', parseIntOption('--seed', 0), 0)
-    .option('--format <f>', 'stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16', 'float32')
-    .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
-    .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf -> 1e31, tiny -> 0)', 'ieee')
-    .option('--reference-surface', 'scalar thresholds and weight bounds are immune, as scalar thresholds in the reference toolbox')
-    .option('--surface <kinds>', `what faults hit: comma-separated ${SURFACE_KINDS.join(',')} and activation selectors (activation:conv, activation:gemm, activation:act, activation:<node>)`, SURFACE_KINDS.join(','))
-    .option('--fault <kind>', 'what a weight fault does: flip, stuck-at-0 or stuck-at-1', 'flip')
-    .option('--data <dir>', "with activation selectors: the campaign's evaluation data (activation faults are drawn over the trial's images)")
+    .option('--data <dir>', "with activation layers in --surface: the campaign's evaluation data (activation faults are drawn over the trial's images)")
     .option('--split <split>', 'train or test', 'test')
-    .option('--eval-limit <n>', "with activation selectors: the campaign's --eval-limit", parseIntOption('--eval-limit', 1))
-    .option('--images <n>', "with activation selectors: the trial's image count when it evaluated a random subset", parseIntOption('--images', 1))
-    .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
+    .option('--eval-limit <n>', "with activation layers in --surface: the campaign's --eval-limit", parseIntOption('--eval-limit', 1))
+    .option('--images <n>', "with activation layers in --surface: the trial's image count when it evaluated a random subset", parseIntOption('--images', 1))
     .option('--sampling <s>', "the campaign's sampling: plain, or stratified (trial h x 2^24 + j is the j-th trial of stratum h)", 'plain')
     .option('--json', 'print the plan as JSON')
-    .option('--out <file>', 'write the plan as JSON to a file (for faults replay)')
+    .option('--out <file>', 'write the plan as JSON to a file (for faults replay)');
+  addFaultModelOptions(show)
     .action((o: ShowCli) => {
       if (!o.model) throw new ProactError('faults show: --model <file> is required');
       if (o.ber === undefined) throw new ProactError('faults show: --ber <b> is required (the bit error rate, e.g. 1e-5)');
       if (o.trial === undefined) throw new ProactError('faults show: --trial <t> is required (the trial index, from 0)');
       if (o.out !== undefined) guardOutputs([{ path: o.out, what: '--out' }], [{ path: o.model, what: '--model' }]);
-      const surface = parseFaultSurface(o.surface);
+      const surface = resolveFaultModel({ surface: o.surface });
       let evalCount: number | undefined;
       if (surface.activations.length > 0) {
         if (!o.data) throw new ProactError('faults show: activation faults are drawn over the trial\'s images: give --data (and --eval-limit) as in the campaign');
@@ -438,14 +420,8 @@ export function registerFaults(program: Command): void {
         ber: o.ber,
         trial: o.trial,
         seed: o.seed,
-        format: o.format,
-        count: o.count,
-        policy: parsePolicyOption(o.policy),
-        referenceSurface: !!o.referenceSurface,
-        surface: surface.kinds,
-        foldBatchNorm: parseBnMode(o.bn),
+        faults: faultModelFromFlags(o),
         sampling: parseSampling(o.sampling),
-        fault: parseBitFault(o.fault),
         ...(surface.activations.length > 0 ? { activations: surface.activations, evalCount: evalCount!, ...(o.images !== undefined ? { images: o.images } : {}) } : {}),
       });
       if (o.out) {
@@ -474,7 +450,7 @@ export function registerFaults(program: Command): void {
       if (!o.plan) throw new ProactError('faults replay: --plan <file> is required');
       if (!o.data) throw new ProactError('faults replay: --data <dir> is required');
       if (o.split !== 'train' && o.split !== 'test') throw new ProactError(`--split ${o.split}: expected train or test`);
-      const opts: ReplayOptions = { model: o.model, plan: o.plan, data: o.data, split: o.split, batchSize: o.batch, threads: o.threads, foldBatchNorm: parseBnMode(o.bn) };
+      const opts: ReplayOptions = { model: o.model, plan: o.plan, data: o.data, split: o.split, batchSize: o.batch, threads: o.threads, foldBatchNorm: parseBatchNormMode(o.bn) };
       if (o.evalLimit !== undefined) opts.evalLimit = o.evalLimit;
       if (o.images !== undefined) opts.images = o.images;
       if (o.surface !== undefined) opts.surface = o.surface;

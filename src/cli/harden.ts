@@ -8,18 +8,18 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import ort from '../runtime/ort.js';
 import { ProactError, printable } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { checkInputFile, guardOutputs } from '../util/outputs.js';
 import { prepareGraph, readOnnx, writeOnnx, type Graph } from '../graph/index.js';
 import { openDataset, splitTrainValidation, type Dataset } from '../data/index.js';
-import { Session, checkModelContract } from '../runtime/index.js';
+import { Session, checkModelContract, checkPlainOnnxruntime } from '../runtime/index.js';
 import { sha256 } from '../campaign/index.js';
 import {
   DEFAULT_PROFILE_IMAGES,
   FITACT_DEFAULTS,
   FTCLIPACT_DEFAULTS,
+  FTCLIPACT_SURFACE,
   FTCLIPACT_REFERENCE,
   PROACT_DEFAULTS,
   GRANULARITIES,
@@ -53,12 +53,12 @@ import {
   type WeightClipGranularity,
 } from '../harden/index.js';
 import { stopOnSignals } from './stop.js';
-import { activationCounts, log, parseFloatOption, parseIntOption, parseNumberList, parseSurfaceKinds, progressBar, table, type Progress } from './common.js';
+import { activationCounts, log, parseFloatOption, parseIntOption, parseNumberList, addFaultModelOptions, faultModelFromFlags, progressBar, table, type FaultModelFlags, type Progress } from './common.js';
 
 export const HARDEN_METHODS = ['ranger', 'ranger-zero', 'ftclipact', 'fitact', 'proact', 'weight-clip'] as const;
 export type HardenMethod = (typeof HARDEN_METHODS)[number];
 
-interface HardenCli {
+interface HardenCli extends FaultModelFlags {
   skipUnsupported?: boolean;
   method?: string;
   model?: string;
@@ -82,10 +82,6 @@ interface HardenCli {
   fiMinRounds: number;
   fiTolerance: number;
   fiImages: number;
-  format: string;
-  count: string;
-  policy: string;
-  surface: string;
   workers: number;
   // FitAct / ProAct
   trainImages?: number;
@@ -145,31 +141,6 @@ async function checkHardenContract(graph: Graph, data: Dataset, model: string): 
   }
 }
 
-/**
- * Runs the hardened ONNX file in plain onnxruntime-node (default session options, as any user would)
- * and compares its logits with our runtime's on a few images: the file must be an ordinary ONNX model.
- */
-export async function checkExportedModel(path: string, graph: Graph, data: Dataset, images = 16): Promise<number> {
-  const n = Math.min(images, data.count);
-  if (n === 0) return 0;
-  const batch = data.read(0, n);
-  const dims = [n, ...data.shape];
-  const plain = await ort.InferenceSession.create(path);
-  const ours = await Session.create(graph, { threads: 1 });
-  try {
-    const input = plain.inputNames[0]!;
-    const a = (await plain.run({ [input]: new ort.Tensor('float32', batch.x, dims) }))[plain.outputNames[0]!]!.data as Float32Array;
-    const b = (await ours.run({ [ours.inputNames[0]!]: { data: batch.x, dims } }))[ours.outputNames[0]!]!.data;
-    let worst = 0;
-    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
-    if (a.length !== b.length || !(worst <= 1e-5)) throw new Error(`the written model ${path} gives other logits in plain onnxruntime than in proact (difference ${worst})`);
-    return worst;
-  } finally {
-    await plain.release();
-    await ours.release();
-  }
-}
-
 /** k and guard of the smooth-zero forms deployed in a hardened graph (from its `proact.activations` metadata). */
 function deployedSmoothForm(g: Graph): { k?: number; guard?: boolean } {
   const meta = g.metadata['proact.activations'];
@@ -211,8 +182,6 @@ function weightClipGranularity(o: HardenCli, method: HardenMethod | undefined): 
 }
 
 function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress']): FtClipActOptions {
-  const surface = parseSurfaceKinds(o.surface);
-  if (o.policy !== 'ieee' && o.policy !== 'reference') throw new ProactError(`--policy ${o.policy}: expected ieee or reference`);
   const opts: FtClipActOptions = {
     bers: o.fiBers,
     repetitions: o.fiRepetitions,
@@ -222,10 +191,7 @@ function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress
     tolerance: o.fiTolerance,
     images: o.fiImages,
     seed: o.seed,
-    format: o.format,
-    count: o.count,
-    policy: o.policy,
-    surface,
+    faults: faultModelFromFlags(o),
     threads: o.threads,
     workers: o.workers,
     batchSize: evalBatch(o),
@@ -237,7 +203,7 @@ function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress
 export function registerHarden(program: Command): void {
   const ref = FTCLIPACT_REFERENCE;
   const dflt = FTCLIPACT_DEFAULTS;
-  program
+  const harden = program
     .command('harden')
     .description('replace activation layers (ReLU, ReLU6, LeakyReLU, PReLU, SiLU, HardSwish, GELU) by clipped activations (ranger, ranger-zero, ftclipact, fitact, proact) and/or bound the stored weights (weight-clip, --weight-clip), and write the hardened ONNX, its thresholds and the decision log')
     .option('--method <m>', `hardening method: ${HARDEN_METHODS.join(', ')}`)
@@ -260,10 +226,6 @@ export function registerHarden(program: Command): void {
     .option('--fi-min-rounds <n>', `ftclipact: rounds before the early stop (ref ${ref.minRounds})`, parseIntOption('--fi-min-rounds', 1), dflt.minRounds)
     .option('--fi-tolerance <a>', `ftclipact: early stop when adjacent scores differ by <= a (accuracy, ref ${ref.tolerance})`, parseFloatOption('--fi-tolerance'), dflt.tolerance)
     .option('--fi-images <n>', `ftclipact: training images per trial (ref: its whole sub-train set, ~${ref.images})`, parseIntOption('--fi-images', 1), dflt.images)
-    .option('--format <f>', 'ftclipact: stored number format under faults (float32, q15.16, int8, ...)', 'float32')
-    .option('--count <m>', 'ftclipact: fault count model (bernoulli, reference, poisson, fixed:K)', 'bernoulli')
-    .option('--policy <p>', 'ftclipact: flipped float32 values: ieee or reference', 'ieee')
-    .option('--surface <kinds>', 'ftclipact: what faults hit (weight,bias,threshold)', 'weight,bias,threshold')
     .option('--workers <w>', 'ftclipact: worker threads for trials', parseIntOption('--workers', 1), 1)
     .option('--train-images <n>', `fitact/proact: training images, a seeded subset (default ${FITACT_DEFAULTS.images}; ref all)`, parseIntOption('--train-images', 1))
     .option('--k <k>', `fitact/proact: steepness of smooth-zero (default ${FITACT_DEFAULTS.k})`, parseFloatOption('--k'))
@@ -280,7 +242,10 @@ export function registerHarden(program: Command): void {
     .option('--reference-growing-set', 'proact: accepted layers stay trainable, as in the reference')
     .option('--fresh', 'fitact/proact: ignore an existing training checkpoint and start again')
     .option('--skip-unsupported', 'leave activations proact cannot clip (Elu, Selu, Softplus, ...) unclipped instead of stopping')
-    .option('--json', 'print the result as JSON')
+    .option('--json', 'print the result as JSON');
+  // FT-ClipAct's trials: the campaign's fault-model flags, its surface default without weight bounds, no --bn
+  // (the search injects into the graph as given).
+  addFaultModelOptions(harden, { defaults: { surface: FTCLIPACT_SURFACE }, helpPrefix: 'ftclipact: ', bn: false })
     .action(async (o: HardenCli) => {
       const method = checkMethod(o);
       if (!o.model) throw new ProactError('harden: --model <file> is required');
@@ -381,7 +346,7 @@ export function registerHarden(program: Command): void {
         [JSON.stringify({ method: outcome.method, seed: o.seed, imagesProcessed: outcome.imagesProcessed, seconds: outcome.seconds, validationAccuracy: outcome.validationAccuracy, decisions: outcome.decisions }, null, 1) + '\n'],
         'the decisions',
       );
-      await checkExportedModel(out, hardened, data.validation.count > 0 ? data.validation : data.train);
+      await checkPlainOnnxruntime(out, hardened, data.validation.count > 0 ? data.validation : data.train);
 
       const baseline = {
         validation: await graphAccuracy(graph, data.validation, { threads, batchSize: evalBatch(o) }),

@@ -32,6 +32,21 @@ export {
   type FlipSite,
 } from './counts.js';
 export {
+  DEFAULT_FAULT_MODEL,
+  describeFaultModel,
+  faultModelFromJSON,
+  faultModelToJSON,
+  isActivationSelector,
+  parseBatchNormMode,
+  parseFaultSurface,
+  parseSurfaceKinds,
+  resolveFaultModel,
+  type BatchNormMode,
+  type FaultModel,
+  type FaultModelInput,
+  type FaultModelJSON,
+} from './spec.js';
+export {
   FaultPlanner,
   PLAN_VERSION,
   SURFACE_KINDS,

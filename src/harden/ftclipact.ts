@@ -24,7 +24,7 @@
 import { ProactError } from '../util/errors.js';
 import type { Graph } from '../graph/index.js';
 import type { Dataset } from '../data/index.js';
-import { FaultPlanner, checkBer, parseCountModel, parseFloatPolicy, parseFormat, type FloatPolicy, type SurfaceKind } from '../faults/index.js';
+import { FaultPlanner, checkBer, resolveFaultModel, type FaultModelInput, type SurfaceKind } from '../faults/index.js';
 import { Session } from '../runtime/index.js';
 import { TrialPool, makeFaultable, predictAll, type EvalSet, type TrialContext, type TrialTask } from '../campaign/index.js';
 import { graphAccuracy } from './accuracy.js';
@@ -56,6 +56,9 @@ export interface FtClipActBudget {
  * units on its 4-interval axis, i.e. 0.2 / 0.8 = 0.25 points = 0.0025 of our mean-height score.
  * images: the toolbox uses its whole `sub_train` loader; 1000 stands for that here.
  */
+/** What the search's faults hit by default: the model's weights, biases and the clipping thresholds (no weight bounds). */
+export const FTCLIPACT_SURFACE: readonly SurfaceKind[] = ['weight', 'bias', 'threshold'];
+
 export const FTCLIPACT_REFERENCE: Readonly<FtClipActBudget> = {
   bers: [1e-7, 1e-6, 3e-6, 1e-5, 3e-5],
   repetitions: 20,
@@ -94,15 +97,11 @@ export interface FtClipActOptions extends Partial<FtClipActBudget> {
   layers?: number[];
   /** Seed of the training-image subset and of the fault patterns (default 0). */
   seed?: number;
-  /** Stored number format of the injected model (default float32). */
-  format?: string;
-  /** Fault count model (default bernoulli). */
-  count?: string;
-  policy?: FloatPolicy;
-  /** What faults hit (default weights, biases and thresholds). */
-  surface?: SurfaceKind[];
-  /** Scalar thresholds immune, as in the reference (default false). */
-  referenceSurface?: boolean;
+  /**
+   * The fault model of the search's trials (defaults: DEFAULT_FAULT_MODEL, but the surface defaults to
+   * FTCLIPACT_SURFACE). Its BatchNorm handling is not used: the search injects into the graph as given.
+   */
+  faults?: FaultModelInput;
   threads?: number;
   /** Worker threads for trials (default 1: in process). */
   workers?: number;
@@ -179,10 +178,7 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
   };
   checkBudget(budget);
   const seed = opts.seed ?? 0;
-  const format = parseFormat(opts.format ?? 'float32').name;
-  parseCountModel(opts.count ?? 'bernoulli');
-  const policy = parseFloatPolicy(opts.policy ?? 'ieee');
-  const surface = opts.surface ?? ['weight', 'bias', 'threshold'];
+  const faults = resolveFaultModel({ surface: FTCLIPACT_SURFACE, ...opts.faults });
   const threads = opts.threads ?? 1;
   const batchSize = opts.batchSize ?? 128;
   const workers = opts.workers ?? 1;
@@ -204,11 +200,11 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
 
   /** Mean accuracy under faults, per BER, of the model with `values` as thresholds. */
   const scoreOf = async (values: readonly number[], onTrial: () => void): Promise<CandidateScore> => {
-    const faultable = makeFaultable(applyThresholds(graph, thresholdsWith(values), 'ftclipact'), { format, kinds: surface });
+    const faultable = makeFaultable(applyThresholds(graph, thresholdsWith(values), 'ftclipact'), { format: faults.format, kinds: faults.surface });
     const cleanSession = await Session.create(faultable.bytes, { threads });
     const clean = await predictAll(cleanSession, evalSet, batchSize).finally(() => cleanSession.release());
     imagesProcessed += evalSet.count;
-    const planner = new FaultPlanner(faultable.surface, { seed, format, count: opts.count ?? 'bernoulli', policy, referenceSurface: opts.referenceSurface ?? false });
+    const planner = new FaultPlanner(faultable.surface, { seed, faults });
     const context: TrialContext = {
       bytes: faultable.bytes,
       offsets: faultable.offsets,

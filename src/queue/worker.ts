@@ -21,7 +21,7 @@ import {
   type TrialContext,
   type TrialOutcome,
 } from '../campaign/index.js';
-import type { ActivationPlanner, FaultPlanner } from '../faults/index.js';
+import { faultModelFromJSON, type ActivationPlanner, type FaultPlanner } from '../faults/index.js';
 import { isProactError, ProactError } from '../util/errors.js';
 import { checkInputFile } from '../util/outputs.js';
 import type { CampaignRecipe, TrialBatchJob, TrialBatchResult } from './protocol.js';
@@ -114,9 +114,9 @@ export async function startTrialWorker(o: TrialWorkerOptions): Promise<TrialWork
       throw isProactError(e) ? new UnrecoverableError(`worker ${name}: ${message}`) : e;
     }
     const records: TrialOutcome[] = [];
-    for (const trial of trials) {
+    for (const { trial, images } of trials) {
       if (o.trialDelayMs) await sleep(o.trialDelayMs);
-      const outcome = await runTrial(campaign.context, trialTask(campaign, campaign.context, ber, trial, recipe.images ?? campaign.context.evalSet.count));
+      const outcome = await runTrial(campaign.context, trialTask(campaign, campaign.context, ber, trial, images));
       records.push(outcome);
       o.onTrial?.(outcome);
     }
@@ -206,15 +206,14 @@ async function loadRecipe(recipe: CampaignRecipe, threads: number): Promise<Load
       `${recipe.model}: sha256 ${hash.slice(0, 12)}... differs from ${id}'s model ${recipe.modelHash.slice(0, 12)}...; this machine has another file at that path — copy the campaign's model there`,
     );
   }
+  const faults = faultModelFromJSON(recipe.faults, id);
   const inputs = loadCampaignInputs({
     model: recipe.model,
     data: recipe.data,
     split: recipe.split,
     evalOffset: recipe.evalOffset,
     ...(recipe.evalLimit === null ? {} : { evalLimit: recipe.evalLimit }),
-    foldBatchNorm: recipe.foldBatchNorm,
-    format: recipe.format,
-    surface: recipe.surface,
+    faults,
   });
   if (inputs.modelHash !== recipe.modelHash) {
     throw new ProactError(`${recipe.model}: the file changed while it was read; rerun the worker once it is stable`);
@@ -231,10 +230,10 @@ async function loadRecipe(recipe: CampaignRecipe, threads: number): Promise<Load
       `${id}: this machine's clean accuracy ${cleanAccuracy} differs from the campaign's ${recipe.cleanAccuracy}; its onnxruntime computes differently — run workers on machines that agree, or a local campaign here`,
     );
   }
-  const { segments, activationPlanner } = await campaignSegments(inputs, recipe, recipe.seed, recipe.batchSize, threads);
+  const { segments, activationPlanner } = await campaignSegments(inputs, { faults, ...(recipe.cacheMb !== undefined ? { cacheMb: recipe.cacheMb } : {}) }, recipe.seed, recipe.batchSize, threads);
   return {
-    context: trialContext(inputs, clean, recipe.batchSize, threads, recipe.seed, { segments, format: recipe.format, policy: recipe.policy }),
-    planner: campaignPlanner(inputs.faultable.surface, recipe, recipe.seed),
+    context: trialContext(inputs, clean, recipe.batchSize, threads, recipe.seed, { segments, format: faults.format, policy: faults.policy }),
+    planner: campaignPlanner(inputs.faultable.surface, { faults, sampling: recipe.sampling }, recipe.seed),
     activationPlanner,
   };
 }

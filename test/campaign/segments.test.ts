@@ -143,7 +143,7 @@ test('stuck-at faults in the stored weights give the logits of the evaluator on 
   let effective = 0;
   for (const fault of ['stuck-at-0', 'stuck-at-1'] as const) {
     for (const trial of [0, 1, 2]) {
-      const plan = new FaultPlanner(surface, { seed: 8, fault }).plan(3e-5, trial);
+      const plan = new FaultPlanner(surface, { seed: 8, faults: { fault } }).plan(3e-5, trial);
       const changing = plan.faults.filter((f: Fault) => !Object.is(f.before, f.after));
       masked += plan.faults.length - changing.length;
       effective += changing.length;
@@ -170,7 +170,7 @@ const tiny = writeTinyCnn(join(dir, 'tiny.onnx'));
 const base: Omit<CampaignOptions, 'db'> = { model: tiny, data: 'mnist', bers: [1e-4, 1e-3], trials: 4, evalLimit: 200, seed: 11, batchSize: 64 };
 
 test('activation-fault campaigns: identical trials with 1 and 2 workers and as merged shards; faults show + replay give the stored trial', async () => {
-  const opts = { ...base, surface: ['weight' as const, 'bias' as const], activations: ['activation:conv', 'activation:act'] };
+  const opts = { ...base, faults: { surface: 'weight,bias,activation:conv,activation:act' } };
   const one = join(dir, 'act1.sqlite');
   const two = join(dir, 'act2.sqlite');
   await runCampaign({ ...opts, db: one, workers: 1 });
@@ -186,7 +186,7 @@ test('activation-fault campaigns: identical trials with 1 and 2 workers and as m
   // Activation faults are counted and change results: more faults than the weights alone hold at 1e-4.
   const rows = a.map((r) => JSON.parse(r) as number[]);
   const weightOnly = join(dir, 'weights.sqlite');
-  await runCampaign({ ...base, db: weightOnly, surface: ['weight', 'bias'] });
+  await runCampaign({ ...base, db: weightOnly, faults: { surface: 'weight,bias' } });
   const w = trialsOf(weightOnly).map((r) => JSON.parse(r) as number[]);
   assert.ok(rows.every((r, i) => r[5]! > w[i]![5]!), 'activation faults are added to the weight faults');
   assert.notDeepEqual(rows.map((r) => r[2]), w.map((r) => r[2]), 'activation faults change accuracies');
@@ -215,9 +215,9 @@ test('delayed start and stuck-at faults: the same trials with and without the ca
     const on = join(dir, `delayed-on-${fault}.sqlite`);
     const off = join(dir, `delayed-off-${fault}.sqlite`);
     let cached = 0;
-    await runCampaign({ ...base, bers: [1e-4, 1e-3, 1e-2], trials: 6, fault, db: on, onStart: (i) => (cached = i.cache?.boundaries ?? 0) });
+    await runCampaign({ ...base, bers: [1e-4, 1e-3, 1e-2], trials: 6, faults: { fault }, db: on, onStart: (i) => (cached = i.cache?.boundaries ?? 0) });
     assert.equal(cached, 2, 'both cut points of the tiny CNN serve delayed starts');
-    await runCampaign({ ...base, bers: [1e-4, 1e-3, 1e-2], trials: 6, fault, db: off, cacheMb: 0 });
+    await runCampaign({ ...base, bers: [1e-4, 1e-3, 1e-2], trials: 6, faults: { fault }, db: off, cacheMb: 0 });
     const a = trialsOf(on);
     assert.deepEqual(a, trialsOf(off));
     assert.ok(new Set(a.map((r) => JSON.parse(r)[2])).size > 3, `${fault}: trial accuracies vary`);

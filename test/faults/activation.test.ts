@@ -107,10 +107,10 @@ test('stuck-at faults set or clear the bit; a cell already holding its value is 
     const f = parseFormat(format);
     const encoded = f.encode(surface[0]!.values, [64, 64]);
     for (const fault of ['stuck-at-0', 'stuck-at-1'] as const) {
-      const plan = new FaultPlanner(surface, { seed: 9, format, fault }).plan(1e-3, 2);
+      const plan = new FaultPlanner(surface, { seed: 9, faults: { format, fault } }).plan(1e-3, 2);
       assert.equal(plan.fault, fault);
       // The same cells as the flips of that trial: the count model and stream are shared.
-      const flips = new FaultPlanner(surface, { seed: 9, format }).plan(1e-3, 2);
+      const flips = new FaultPlanner(surface, { seed: 9, faults: { format } }).plan(1e-3, 2);
       assert.deepEqual(plan.faults.map((x) => [x.index, x.bit]), flips.faults.map((x) => [x.index, x.bit]));
       let masked = 0;
       const stuck = fault === 'stuck-at-1';
@@ -127,5 +127,5 @@ test('stuck-at faults set or clear the bit; a cell already holding its value is 
       assert.deepEqual(planFromJSON(planToJSON(plan)), plan);
     }
   }
-  assertProactError(() => new FaultPlanner([{ name: 'w', kind: 'weight', dims: [2], values: Float32Array.of(1, 2) }], { seed: 1, fault: 'stuck-at-1', sampling: 'stratified' }), /stratified sampling is defined for bit flips/);
+  assertProactError(() => new FaultPlanner([{ name: 'w', kind: 'weight', dims: [2], values: Float32Array.of(1, 2) }], { seed: 1, faults: { fault: 'stuck-at-1' }, sampling: 'stratified' }), /stratified sampling is defined for bit flips/);
 });
