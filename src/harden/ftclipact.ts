@@ -179,6 +179,8 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
   checkBudget(budget);
   const seed = opts.seed ?? 0;
   const faults = resolveFaultModel({ surface: FTCLIPACT_SURFACE, ...opts.faults });
+  // The search scores thresholds with weight-fault trials run whole; activation faults need the segmented runs of a campaign.
+  if (faults.activations.length > 0) throw new ProactError(`ftclipact: --surface ${faults.activations.join(',')}: the threshold search injects into stored tensors only; drop the activation layers from --surface`);
   const threads = opts.threads ?? 1;
   const batchSize = opts.batchSize ?? 128;
   const workers = opts.workers ?? 1;

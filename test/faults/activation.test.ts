@@ -6,10 +6,14 @@ import {
   FaultPlanner,
   applyActivationFaults,
   applyBitFault,
+  describeFaultModel,
+  faultModelFromJSON,
+  faultModelToJSON,
   parseFormat,
   planFromJSON,
   planToJSON,
   quantize,
+  resolveFaultModel,
   type ActivationLayerShape,
 } from '../../src/faults/index.js';
 import { assertProactError, flipByHand, testValues } from './util.js';
@@ -128,4 +132,23 @@ test('stuck-at faults set or clear the bit; a cell already holding its value is 
     }
   }
   assertProactError(() => new FaultPlanner([{ name: 'w', kind: 'weight', dims: [2], values: Float32Array.of(1, 2) }], { seed: 1, faults: { fault: 'stuck-at-1' }, sampling: 'stratified' }), /stratified sampling is defined for bit flips/);
+});
+
+test('the fault model carries the fault kind and the activation layers; bit-flip weight models keep their JSON (and campaign keys)', () => {
+  const plain = resolveFaultModel({});
+  assert.equal(plain.fault, 'flip');
+  assert.deepEqual(plain.activations, []);
+  assert.deepEqual(Object.keys(faultModelToJSON(plain)), ['format', 'count', 'policy', 'surface', 'referenceSurface', 'foldBatchNorm']);
+  const m = resolveFaultModel({ surface: 'weight, activation:conv,bias,activation:conv', fault: 'Stuck-At-1' });
+  assert.deepEqual(m.surface, ['bias', 'weight']);
+  assert.deepEqual(m.activations, ['activation:conv']);
+  assert.equal(m.fault, 'stuck-at-1');
+  assert.deepEqual(faultModelFromJSON(JSON.parse(JSON.stringify(faultModelToJSON(m))), 'test'), m);
+  const only = resolveFaultModel({ surface: 'activation:act' });
+  assert.deepEqual(only.surface, []);
+  assert.deepEqual(faultModelFromJSON(faultModelToJSON(only), 'test'), only);
+  assert.match(describeFaultModel(m), /stuck-at-1 faults, activations activation:conv/);
+  assertProactError(() => resolveFaultModel({ fault: 'stuck' }), /unknown fault kind 'stuck'/);
+  assertProactError(() => resolveFaultModel({ surface: 'activation:' }), /names no layers/);
+  assertProactError(() => resolveFaultModel({ surface: 'weights' }), /unknown kind 'weights'/);
 });
