@@ -89,9 +89,8 @@ interface DelayedResult extends Saved {
   trialsCompared: number;
   perBer: { ber: number; wholeSecondsPerTrial: number; delayedSecondsPerTrial: number; speedup: number; fullForwardSeconds: number; speedupOverFullForward: number }[];
   activationSurface: string;
+  activationBitsPerImage: number;
   activationCost: { ber: number; activationSecondsPerTrial: number; weightSecondsPerTrial: number; ratio: number }[];
-  activationWallSeconds: number;
-  weightWallSeconds: number;
   torch: { threads: number; secondsPerTrial: number }[];
 }
 
@@ -292,18 +291,17 @@ export function delayedText(b: BenchResults): string {
   return [
     `\`npm run bench -- delayed --runs ${r.runs}\` (${measured(r)}${r.note ? `; ${r.note}` : ''}): resnet20.onnx, ${num(r.images, 0)} test images per trial,`,
     `${r.trialsPerBer} trials per BER, 1 worker x ${r.threads} threads; delayed start cached ${r.cachedBoundaries} of ${r.segments} cut points (${num(r.cacheMiB, 0)} MiB within --cache-mb ${r.cacheMb}).`,
-    `Results of the ${r.trialsCompared} trials with and without delayed start: ${r.sameResults ? 'identical, row for row (accuracy, SDC, DUE, faults)' : '**different** (a bug)'}. torch_ref.py campaign on the same images: ${torch} per trial.`,
+    `Each trial ran in both modes back to back (alternating order), so both saw the same load. Outcomes of the ${r.trialsCompared} trials with and without delayed start: ${r.sameResults ? 'identical, trial for trial (accuracy, SDC, DUE, faults)' : '**different** (a bug)'}. torch_ref.py campaign on the same images: ${torch} per trial.`,
     '',
     '| BER | whole model, s/trial | delayed start, s/trial | whole / delayed | full forward pass (a whole-model trial with faults), s | full forward / delayed |',
     '|---|---|---|---|---|---|',
     ...r.perBer.map((p) => `| ${p.ber.toExponential(0)} | ${num(p.wholeSecondsPerTrial, 3)} | ${num(p.delayedSecondsPerTrial, 3)} | **${ratio(p.speedup)}** | ${num(p.fullForwardSeconds, 3)} | **${ratio(p.speedupOverFullForward)}** |`),
     '',
-    `Activation faults (\`--surface ${r.activationSurface}\`, no weight faults) against weight faults (the default surface, delayed start on), the same trials and images:`,
+    `Activation faults (\`--surface ${r.activationSurface}\`, ${num(r.activationBitsPerImage, 0)} stored activation bits per image, no weight faults) against weight faults (the default surface, delayed start on), the same trial numbers and images, back to back:`,
     '',
     '| BER | activation faults, s/trial | weight faults, s/trial | activation / weight |',
     '|---|---|---|---|',
     ...r.activationCost.map((c) => `| ${c.ber.toExponential(0)} | ${num(c.activationSecondsPerTrial, 3)} | ${num(c.weightSecondsPerTrial, 3)} | **${ratio(c.ratio)}** |`),
-    `| whole campaigns (wall, load and clean pass included) | ${num(r.activationWallSeconds, 1)} s | ${num(r.weightWallSeconds, 1)} s | **${ratio(r.activationWallSeconds / r.weightWallSeconds)}** |`,
   ].join('\n');
 }
 
