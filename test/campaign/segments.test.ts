@@ -224,4 +224,14 @@ test('delayed start and stuck-at faults: the same trials with and without the ca
   }
   // A stuck-at campaign is another campaign than the bit-flip one (its own key and results).
   assert.notDeepEqual(trialsOf(join(dir, 'delayed-on-flip.sqlite')), trialsOf(join(dir, 'delayed-on-stuck-at-1.sqlite')));
+  // A stuck-at trial replays bit for bit from its plan.
+  const row = trialsOf(join(dir, 'delayed-on-stuck-at-1.sqlite')).map((r) => JSON.parse(r) as number[]).find((r) => r[0] === 1e-2 && r[1] === 3)!;
+  const plan = join(dir, 'stuck-plan.json');
+  const show = runCli(['faults', 'show', '--model', tiny, '--ber', '1e-2', '--trial', '3', '--seed', '11', '--fault', 'stuck-at-1', '--out', plan, '--json']);
+  assert.equal(show.code, 0, show.stderr);
+  assert.equal((JSON.parse(show.stdout) as { fault: string }).fault, 'stuck-at-1');
+  const replay = runCli(['faults', 'replay', '--model', tiny, '--plan', plan, '--data', 'mnist', '--eval-limit', '200', '--batch', '64', '--json']);
+  assert.equal(replay.code, 0, replay.stderr);
+  const r = JSON.parse(replay.stdout) as { accuracy: number; sdc: number; due: number; faults: number };
+  assert.deepEqual([r.accuracy, r.sdc, r.due, r.faults], [row[2], row[3], row[4], row[5]]);
 });
