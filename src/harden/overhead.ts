@@ -1,5 +1,5 @@
 /**
- * Memory overhead of clipping thresholds (docs/method.md section 7): the extra stored parameters each
+ * Memory overhead of clipping thresholds (docs/hardening.md, "Memory overhead"): the extra stored parameters each
  * threshold granularity adds, as float32 values, and the ratios between schemes.
  *
  * - neuron-wise: sum over activation layers of the elements of one sample's activation map;
