@@ -16,7 +16,7 @@
  */
 import { DEFAULT_CACHE_MB, prepareCampaign, releaseSegmentSessions, runTrial, trialContext, trialTask, type CampaignOptions, type PreparedCampaign, type TrialContext, type TrialOutcome } from '../src/campaign/index.js';
 import { resolveFaultModel } from '../src/faults/index.js';
-import { ProactError } from '../src/util/errors.js';
+import { ProactBug } from '../src/util/errors.js';
 import { TORCH_THREADS, median, requireShared, runTorchRef } from './common.js';
 
 const BERS = [1e-7, 3e-7, 1e-6];
@@ -75,7 +75,7 @@ export async function benchDelayed(opts: { runs: number }): Promise<Record<strin
         for (let t = 0; t < trials; t++) {
           const task = trialTask(weights, w.segmented, ber, t, images);
           const [a, b] = await pair(t, () => runTrial(w.whole, task), () => runTrial(w.segmented, task));
-          if (outcomeKey(a) !== outcomeKey(b)) throw new ProactError(`delayed start changed trial ${t} at BER ${ber} (${outcomeKey(a)} vs ${outcomeKey(b)}): this is a bug; please report it`);
+          if (outcomeKey(a) !== outcomeKey(b)) throw new ProactBug(`delayed start changed trial ${t} at BER ${ber} (${outcomeKey(a)} vs ${outcomeKey(b)})`);
           compared++;
           times.whole.push(a.seconds);
           times.delayed.push(b.seconds);
