@@ -12,6 +12,7 @@ import { flipByHand } from '../faults/util.js';
 import { trialsOf } from '../helpers/stores.js';
 import { writeTinyCnn } from '../helpers/tinymodel.js';
 import { runCli } from '../helpers/cli.js';
+import { sharedFile } from '../helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'proact-segments-'));
 const FORMATS = ['float32', 'float16', 'bfloat16', 'q15.16', 'int8', 'int8-channel'];
@@ -234,4 +235,20 @@ test('delayed start and stuck-at faults: the same trials with and without the ca
   assert.equal(replay.code, 0, replay.stderr);
   const r = JSON.parse(replay.stdout) as { accuracy: number; sdc: number; due: number; faults: number };
   assert.deepEqual([r.accuracy, r.sdc, r.due, r.faults], [row[2], row[3], row[4], row[5]]);
+});
+
+test('resnet20.onnx: delayed start gives the whole model\'s trials, with most cut points of stages 2 and 3 cached', async (t) => {
+  const model = sharedFile(t, 'models/resnet20.onnx');
+  const data = model && sharedFile(t, 'data/cifar10-jpeg75');
+  if (!model || !data) return;
+  const opts = { model, data, bers: [1e-6, 1e-5], trials: 4, evalLimit: 128, seed: 3, batchSize: 128 };
+  let cached = 0;
+  const on = join(dir, 'r20-on.sqlite');
+  const off = join(dir, 'r20-off.sqlite');
+  await runCampaign({ ...opts, db: on, onStart: (i) => (cached = i.cache?.boundaries ?? 0) });
+  await runCampaign({ ...opts, db: off, cacheMb: 0 });
+  assert.ok(cached >= 10, `${cached} cut points cached`);
+  const a = trialsOf(on);
+  assert.deepEqual(a, trialsOf(off));
+  assert.ok(new Set(a.map((r) => JSON.parse(r)[2])).size > 2, 'faults change accuracies');
 });
