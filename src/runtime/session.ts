@@ -15,11 +15,6 @@ export interface SessionOptions {
   /** Names the model in errors (its file, or what it is, e.g. 'the hardened model'). */
   name?: string;
   /**
-   * Let idle intra-op threads spin (onnxruntime's default, true). Many sessions used in turn (a model run
-   * in segments) must not: each one's spinning threads would take the cores from the one running.
-   */
-  spinning?: boolean;
-  /**
    * Keep a memory arena that grows to the largest run and is never given back (onnxruntime's default,
    * true). Off for the many sessions of a model run in segments, which would each hold one.
    */
@@ -55,7 +50,6 @@ export class Session {
         // Errors only: onnxruntime's warnings (shape merges, unused initializers) are raw multi-line,
         // colour-coded text on stderr that proact's one-line messages replace.
         logSeverityLevel: 3,
-        ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
       });
     } catch (e) {
       const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
