@@ -170,7 +170,7 @@ test('stuck-at faults in the stored weights give the logits of the evaluator on 
 const tiny = writeTinyCnn(join(dir, 'tiny.onnx'));
 const base: Omit<CampaignOptions, 'db'> = { model: tiny, data: 'mnist', bers: [1e-4, 1e-3], trials: 4, evalLimit: 200, seed: 11, batchSize: 64 };
 
-test('activation-fault campaigns: identical trials with 1 and 2 workers and as merged shards; faults show + replay give the stored trial', async () => {
+test('activation-fault campaigns: identical trials with 1 and 2 workers, as merged shards and resumed; faults show + replay give the stored trial', async () => {
   const opts = { ...base, faults: { surface: 'weight,bias,activation:conv,activation:act' } };
   const one = join(dir, 'act1.sqlite');
   const two = join(dir, 'act2.sqlite');
@@ -191,6 +191,16 @@ test('activation-fault campaigns: identical trials with 1 and 2 workers and as m
   const w = trialsOf(weightOnly).map((r) => JSON.parse(r) as number[]);
   assert.ok(rows.every((r, i) => r[5]! > w[i]![5]!), 'activation faults are added to the weight faults');
   assert.notDeepEqual(rows.map((r) => r[2]), w.map((r) => r[2]), 'activation faults change accuracies');
+
+  // Interrupted after its third trial and resumed: the same trials as the uninterrupted run.
+  const resumed = join(dir, 'act-resumed.sqlite');
+  const signal = { aborted: false };
+  let seen = 0;
+  const first = await runCampaign({ ...opts, db: resumed, signal, onTrial: () => (signal.aborted = ++seen >= 3) });
+  assert.equal(first.interrupted, true);
+  assert.ok(trialsOf(resumed).length < 8);
+  await runCampaign({ ...opts, db: resumed, resume: true });
+  assert.deepEqual(trialsOf(resumed), a);
 
   const trial = rows.find((r) => r[0] === 1e-3)!;
   const plan = join(dir, 'act-plan.json');
