@@ -98,6 +98,8 @@ interface DelayedResult extends Saved {
 interface ResultsResult extends Saved {
   model: string;
   format: string;
+  /** The campaigns' --surface when not the default (e.g. activation:conv). */
+  surface?: string;
   precision?: number;
   trials: number;
   evalImages: number;
@@ -114,6 +116,7 @@ interface ResultsResult extends Saved {
 
 export interface BenchResults {
   results?: ResultsResult;
+  resultsActivation?: ResultsResult;
   eval?: EvalResult;
   thrgrad?: ThrgradResult;
   campaign?: CampaignResult;
@@ -160,6 +163,7 @@ export function readBenchResults(dir: string): BenchResults {
     strata: readResult<StrataResult>(dir, 'strata', [], [], false),
     delayed: readResult<DelayedResult>(dir, 'delayed', ['images', 'trialsPerBer', 'threads', 'cachedBoundaries', 'segments', 'cacheMiB'], ['secondsPerTrial'], false),
     results: readResult<ResultsResult>(dir, RESULTS_FILE, ['trials', 'evalImages'], [], false),
+    resultsActivation: readResult<ResultsResult>(dir, RESULTS_ACTIVATION_FILE, ['trials', 'evalImages'], [], false),
   };
 }
 
@@ -307,6 +311,8 @@ export function delayedText(b: BenchResults): string {
 
 /** The experiment docs/results.md shows: ResNet-20, every method, each BER to +-1 point (bench/results.ts). */
 const RESULTS_FILE = 'results-resnet20-p0.01';
+/** The same methods under faults in the values Conv layers produce (RESULTS_SURFACE=activation:conv). */
+const RESULTS_ACTIVATION_FILE = 'results-resnet20-activation-conv';
 
 const METHOD_LABELS: Record<string, string> = {
   unprotected: 'unprotected',
@@ -325,8 +331,16 @@ const signed = (v: number) => `${v >= 0 ? '+' : '-'}${num(Math.abs(100 * v), 1)}
 
 /** docs/results.md's tables: accuracy with intervals per method and BER, what each BER cost, differences to ProAct. */
 export function resultsText(b: BenchResults): string {
-  const r = b.results;
-  if (!r) return `No \`${RESULTS_FILE}\` results in ${BENCH_DIR}/ yet: run \`RESULTS_PRECISION=0.01 npm run bench -- results\`.`;
+  return resultsTables(b.results, RESULTS_FILE, 'RESULTS_PRECISION=0.01 npm run bench -- results');
+}
+
+/** docs/results.md's tables for activation faults (the same layout). */
+export function activationResultsText(b: BenchResults): string {
+  return resultsTables(b.resultsActivation, RESULTS_ACTIVATION_FILE, 'RESULTS_SURFACE=activation:conv npm run bench -- results');
+}
+
+function resultsTables(r: ResultsResult | undefined, file: string, command: string): string {
+  if (!r) return `No \`${file}\` results in ${BENCH_DIR}/ yet: run \`${command}\`.`;
   const campaigns = [...r.campaigns].sort((x, y) => METHOD_ORDER.indexOf(x.name) - METHOD_ORDER.indexOf(y.name));
   const bers = [...new Set(campaigns.flatMap((c) => c.perBer.map((p) => p.ber)))].sort((x, y) => x - y);
   const head = (first: string[], last: string[] = []) => [`| ${[...first, ...bers.map((x) => x.toExponential(0)), ...last].join(' | ')} |`, `|${[...first, ...bers, ...last].map(() => '---').join('|')}|`];
@@ -336,9 +350,14 @@ export function resultsText(b: BenchResults): string {
   };
   const label = (name: string) => METHOD_LABELS[name] ?? name;
   const methods = [...new Set(campaigns.flatMap((c) => c.perBer.map((p) => p.interval)))].join(', ');
+  const header =
+    r.precision === undefined
+      ? `\`${r.surface ? `RESULTS_SURFACE=${r.surface} ` : ''}RESULTS_TRIALS=${r.trials} RESULTS_EVAL=${r.evalImages} npm run bench -- results\` (${r.date}, ${r.machine.cpu}, ${r.machine.cores} cores${r.note ? `; ${r.note}` : ''}): ${r.model}, ${r.format}${r.surface ? `, faults in ${r.surface}` : ''}, ` +
+        `${num(r.trials, 0)} trials per BER on ${num(r.evalImages, 0)} test images each; interval: ${methods}.`
+      : `\`RESULTS_PRECISION=${r.precision} npm run bench -- results\` (${r.date}, ${r.machine.cpu}, ${r.machine.cores} cores${r.note ? `; ${r.note}` : ''}): ${r.model}, ${r.format}, ` +
+        `each BER until the 95% interval's half-width is at most ${pt(r.precision)} point or ${num(r.trials, 0)} trials, images per trial chosen by the design from the ${num(r.evalImages, 0)} test images; interval: ${methods}.`;
   return [
-    `\`RESULTS_PRECISION=${r.precision ?? '-'} npm run bench -- results\` (${r.date}, ${r.machine.cpu}, ${r.machine.cores} cores${r.note ? `; ${r.note}` : ''}): ${r.model}, ${r.format}, ` +
-      `each BER until the 95% interval's half-width is at most ${r.precision === undefined ? '-' : pt(r.precision)} point or ${num(r.trials, 0)} trials, images per trial chosen by the design from the ${num(r.evalImages, 0)} test images; interval: ${methods}.`,
+    header,
     '',
     '**Accuracy (%) under faults: mean (95% interval)**',
     '',
@@ -392,6 +411,7 @@ export function generatedBlocks(b: BenchResults): [file: string, name: string, c
     ['docs/benchmarks.md', 'strata', strataText(b)],
     ['docs/benchmarks.md', 'delayed', delayedText(b)],
     ['docs/results.md', 'results-resnet20', resultsText(b)],
+    ['docs/results.md', 'results-resnet20-activation', activationResultsText(b)],
   ];
 }
 

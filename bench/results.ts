@@ -16,6 +16,9 @@
  * RESULTS_BASELINE (default proact) per BER, as an interval valid at 95% whatever the dependence
  * between the two campaigns: each campaign's interval at 97.5%, combined by interval arithmetic.
  * RESULTS_INTERVAL (e.g. betting-target) summarises every campaign with that interval method.
+ * RESULTS_SURFACE (e.g. activation:conv) is the campaigns' --surface (faults in the values layers produce,
+ * per image: docs/campaigns.md), into results[-p<precision>]-<surface>.sqlite; RESULTS_DB_DIR (default
+ * RESULTS_DIR) holds the database, so hardened models can be read from a folder that is not written.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -67,8 +70,12 @@ export async function benchResults(): Promise<Record<string, unknown>> {
   const only = process.env.RESULTS_METHODS?.split(',');
   const baseline = process.env.RESULTS_BASELINE ?? 'proact';
   const skipRun = process.env.RESULTS_SKIP_RUN === '1';
-  const stem = precision ? `results-p${precision}` : 'results';
-  const db = join(dir, format === 'float32' ? `${stem}.sqlite` : `${stem}-${format}.sqlite`);
+  const surface = process.env.RESULTS_SURFACE;
+  const surfaceTag = surface === undefined ? undefined : surface.replace(/[^a-z0-9]+/gi, '-');
+  const stem = [precision ? `results-p${precision}` : 'results', ...(surfaceTag ? [surfaceTag] : [])].join('-');
+  const dbDir = process.env.RESULTS_DB_DIR ?? dir;
+  mkdirSync(dbDir, { recursive: true });
+  const db = join(dbDir, format === 'float32' ? `${stem}.sqlite` : `${stem}-${format}.sqlite`);
   const hardening: Record<string, unknown> = {};
   const models: [string, string][] = [['unprotected', model]];
   for (const v of VARIANTS.filter((x) => !only || only.includes(x.name))) {
@@ -89,7 +96,7 @@ export async function benchResults(): Promise<Record<string, unknown>> {
   if (only && !only.includes('unprotected')) models.splice(models.findIndex(([n]) => n === 'unprotected'), 1);
   const budget = precision ? ['--precision', precision] : [];
   for (const [name, m] of skipRun ? [] : models) {
-    run(['campaign', '--model', m, '--data', data, '--format', format, '--trials', trials, ...budget, '--eval-limit', evalLimit, '--workers', '2', '--seed', '0', '--db', db, '--resume', '--json']);
+    run(['campaign', '--model', m, '--data', data, '--format', format, ...(surface ? ['--surface', surface] : []), '--trials', trials, ...budget, '--eval-limit', evalLimit, '--workers', '2', '--seed', '0', '--db', db, '--resume', '--json']);
     process.stderr.write(`campaign ${name} done\n`);
   }
   const store = openStore(db, { readonly: true });
@@ -132,9 +139,10 @@ export async function benchResults(): Promise<Record<string, unknown>> {
     bench: 'results',
     // docs/bench/results-<model>[-<format>][-p<precision>].json: one file per experiment.
     runs: 1,
-    saveAs: ['results', modelName, ...(format === 'float32' ? [] : [format]), ...(precision ? [`p${precision}`] : [])].join('-'),
+    saveAs: ['results', modelName, ...(format === 'float32' ? [] : [format]), ...(precision ? [`p${precision}`] : []), ...(surfaceTag ? [surfaceTag] : [])].join('-'),
     model: modelName,
     format,
+    ...(surface ? { surface } : {}),
     trials: Number(trials),
     ...(precision ? { precision: Number(precision) } : {}),
     evalImages: Number(evalLimit),

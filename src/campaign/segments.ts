@@ -64,6 +64,12 @@ export interface SegmentedModel {
   tensorSegments: Record<string, number[]>;
   /** The model takes a fixed batch of one image. */
   fixedBatch: boolean;
+  /**
+   * Values the cache may hold: the activation layers' outputs. Exposing one as an extra output of the
+   * whole model keeps the fusion that produces it; exposing a Conv output would split a Conv+Add fusion
+   * and change the bits after it, so boundaries holding one are never cached.
+   */
+  cacheable: string[];
   /** Number format and surface kinds the segments were serialised with (makeFaultable). */
   format: string;
   kinds: SurfaceKind[];
@@ -217,7 +223,8 @@ export function segmentGraph(g: Graph, cuts: readonly string[], opts: { format: 
   }
   const layerBoundary: Record<string, number> = {};
   for (const c of cuts) layerBoundary[c] = valueSegment.get(c)! + 1;
-  return { segments, input, output, dims, live, layerBoundary, tensorSegments, fixedBatch: batchDim !== -1, format: opts.format, kinds: [...opts.kinds] };
+  const cacheable = activationLayers(g, types).map((l) => l.output);
+  return { segments, input, output, dims, live, layerBoundary, tensorSegments, fixedBatch: batchDim !== -1, cacheable, format: opts.format, kinds: [...opts.kinds] };
 }
 
 // ---------------------------------------------------------------- ranges
@@ -532,7 +539,9 @@ export function cacheBoundaries(model: SegmentedModel, count: number, maxBytes: 
   const last = model.segments.length;
   // The logits serve only activation faults in the last layer's output.
   const top = Object.values(model.layerBoundary).includes(last) ? last : last - 1;
+  const cacheable = new Set([...model.cacheable, model.output]);
   for (let b = top; b >= 1; b--) {
+    if (!model.live[b]!.every((v) => cacheable.has(v))) continue;
     const need = model.live[b]!.reduce((sum, v) => sum + numel(model.dims[v]!), 0) * count * 4;
     if (bytes + need > maxBytes) continue;
     boundaries.push(b);
