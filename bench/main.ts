@@ -16,6 +16,7 @@ type Bench = (opts: { runs: number }) => Promise<Record<string, unknown>>;
 const benches: Record<string, () => Promise<Bench>> = {
   eval: async () => (await import('./eval.js')).benchEval,
   faults: async () => (await import('./faults.js')).benchFaults,
+  trialcost: async () => (await import('./trialcost.js')).benchTrialCost,
   campaign: async () => (await import('./campaign.js')).benchCampaign,
   precision: async () => (await import('./precision.js')).benchPrecision,
   strata: async () => (await import('./strata.js')).benchStrata,
