@@ -15,7 +15,7 @@
 import { Graph, f32, i64, int, ints, type Tensor } from '../graph/index.js';
 import type { ImageShape } from '../data/index.js';
 import { ProactError } from '../util/errors.js';
-import { Rng, checkSeed } from '../train/rng.js';
+import { Rng, checkSeed } from '../train/index.js';
 
 export interface ConvSpec {
   /** Parameter prefix, e.g. `features.0` or `layer1.0.conv1`. */
