@@ -45,6 +45,8 @@ interface ThrgradResult extends Saved {
 interface CampaignResult extends Saved {
   ber: number;
   images: number;
+  /** The worker x thread split whose figure this is (`2x1`: 2 workers, 1 thread each). */
+  bestSplit?: string;
   proactSecondsPerTrial: number;
   torch: { threads: number; secondsPerTrial: number; ratio: number }[];
 }
@@ -138,7 +140,7 @@ interface ResultsResult extends Saved {
   precision?: number;
   trials: number;
   evalImages: number;
-  hardening: Record<string, { thresholdValues?: number; wallSeconds?: number; imagesProcessed?: number }>;
+  hardening: Record<string, { thresholdValues?: number; wallSeconds?: number; seconds?: number; imagesProcessed?: number }>;
   campaigns: {
     name: string;
     clean: number;
@@ -258,8 +260,8 @@ function rows(b: BenchResults): Row[] {
   if (b.campaign) {
     const r = b.campaign;
     out.push({
-      label: `\`campaign\`: resnet20.onnx, BER ${r.ber.toExponential(0)}, ${num(r.images, 0)} images per trial`,
-      proact: `${num(r.proactSecondsPerTrial, 2)} s/trial`,
+      label: `\`campaign\`: resnet20.onnx, BER ${r.ber.toExponential(0)}, ${num(r.images, 0)} images per trial, seconds per extra trial (model loading and clean pass excluded, as torch_ref's timer excludes them)`,
+      proact: `${num(r.proactSecondsPerTrial, 2)} s/trial${r.bestSplit ? ` (${r.bestSplit.replace('x', ' workers x ')} threads)` : ''}`,
       torch: new Map(r.torch.map((t) => [t.threads, { value: `${num(t.secondsPerTrial, 2)} s/trial`, ratio: t.ratio }])),
       result: r,
     });
@@ -344,6 +346,23 @@ export function strataText(b: BenchResults): string {
 /** Load and note of a run, for the blocks that show one benchmark. */
 function conditions(r: Saved): string {
   return `${r.date}, ${r.machine.cpu}, ${r.machine.cores} cores, load ${num(r.machine.loadAverage, 1)}${r.note ? `; ${r.note}` : ''}`;
+}
+
+/** docs/benchmarks.md's hardening times: the records the results experiment saved for each method (bench/results.ts). */
+export function hardeningText(b: BenchResults): string {
+  const r = b.results;
+  if (!r) return `No \`${RESULTS_FILE}\` results in ${BENCH_DIR}/ yet: run \`RESULTS_PRECISION=0.01 npm run bench -- results\`.`;
+  const rows = Object.entries(r.hardening)
+    .filter(([, h]) => typeof h.seconds === 'number' || typeof h.wallSeconds === 'number')
+    .sort(([x], [y]) => METHOD_ORDER.indexOf(x) - METHOD_ORDER.indexOf(y));
+  const secs = (v: number | undefined) => (typeof v === 'number' ? `${num(v, v < 10 ? 1 : 0)} s` : 'not recorded');
+  return [
+    `The hardening records of \`RESULTS_PRECISION=${r.precision ?? '-'} npm run bench -- results\` (${r.model}; results file of ${conditions(r)}): \`seconds\` as \`proact harden\` reports it, the whole process's wall time (model loading and profiling included) and the images the method read.`,
+    '',
+    '| method | hardening | whole process | images read |',
+    '|---|---|---|---|',
+    ...rows.map(([name, h]) => `| ${METHOD_LABELS[name] ?? name} | ${secs(h.seconds)} | ${secs(h.wallSeconds)} | ${typeof h.imagesProcessed === 'number' ? num(h.imagesProcessed, 0) : 'not recorded'} |`),
+  ].join('\n');
 }
 
 /** docs/campaigns.md's trial set-up cost, the basis of `--trial-cost` (bench/trialcost.ts). */
@@ -542,6 +561,7 @@ export function generatedBlocks(b: BenchResults): [file: string, name: string, c
     ['docs/autodiff.md', 'thrgrad', thrgradText(b)],
     ['docs/benchmarks.md', 'precision', precisionText(b)],
     ['docs/benchmarks.md', 'strata', strataText(b)],
+    ['docs/benchmarks.md', 'hardening', hardeningText(b)],
     ['docs/campaigns.md', 'trialcost', trialCostText(b)],
     ['docs/faults.md', 'plancost', planCostText(b)],
     ['docs/faults.md', 'faults', faultsText(b)],
