@@ -136,6 +136,12 @@ test('the blocks of one benchmark: a sentence from its file, or the command to m
     trialCostText({ trialcost } as unknown as BenchResults),
     /took 11\.2 ms and one image\nof a 250-image batch 1\.71 ms, so a set-up cost 6\.6 images \(the default `--trial-cost` is 16\)/,
   );
+  const results = {
+    ...base, bench: 'results', model: 'resnet20', format: 'float32', precision: 0.01, trials: 1000, evalImages: 10000, campaigns: [], differences: [],
+    hardening: { proact: { seconds: 2079.09, wallSeconds: 2332.8, imagesProcessed: 237168 }, ranger: { seconds: 0.85, wallSeconds: 21.7, imagesProcessed: 4000 }, broken: {} },
+  };
+  const rows = hardeningText({ results } as unknown as BenchResults).split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| method'));
+  assert.deepEqual(rows, ['| Ranger (clip-sat, as published) | 0.9 s | 22 s | 4,000 |', '| **ProAct (HyReLU)** | 2,079 s | 2,333 s | 237,168 |'], 'methods in the page order; a record without times has no row');
   const shipped = { date: '2026-11-28T14:49:59.909Z', seconds: 428.7, testAccuracy: 0.9915, history: [{ epoch: 1, seconds: 37.4 }, { epoch: 2, seconds: 103.8 }, { epoch: 3, seconds: 115 }] };
   const train = { ...base, bench: 'train', command: 'proact train ...', trainSeconds: 301.2, wallSeconds: 310, testAccuracy: 0.9915, recordedTestAccuracy: 0.9915, sameAccuracy: true };
   const text = trainText({ shipped, train } as unknown as BenchResults);
