@@ -237,6 +237,12 @@ interface Row {
   result: Saved;
 }
 
+/** `2x1` as `2 workers x 1 thread`. */
+function splitText(split: string): string {
+  const [w = '?', t = '?'] = split.split('x');
+  return `${w} worker${w === '1' ? '' : 's'} x ${t} thread${t === '1' ? '' : 's'}`;
+}
+
 function rows(b: BenchResults): Row[] {
   const out: Row[] = [];
   if (b.eval) {
@@ -261,7 +267,7 @@ function rows(b: BenchResults): Row[] {
     const r = b.campaign;
     out.push({
       label: `\`campaign\`: resnet20.onnx, BER ${r.ber.toExponential(0)}, ${num(r.images, 0)} images per trial, seconds per extra trial (model loading and clean pass excluded, as torch_ref's timer excludes them)`,
-      proact: `${num(r.proactSecondsPerTrial, 2)} s/trial${r.bestSplit ? ` (${r.bestSplit.replace('x', ' workers x ')} threads)` : ''}`,
+      proact: `${num(r.proactSecondsPerTrial, 2)} s/trial${r.bestSplit ? ` (${splitText(r.bestSplit)})` : ''}`,
       torch: new Map(r.torch.map((t) => [t.threads, { value: `${num(t.secondsPerTrial, 2)} s/trial`, ratio: t.ratio }])),
       result: r,
     });
