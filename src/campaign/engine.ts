@@ -22,7 +22,8 @@ import { isConfidenceSequence, leveugleSampleSize, DEFAULT_MIN_TRIALS, type Inte
 import { DEFAULT_TRIAL_COST_IMAGES, runDesign, type BerDesignOptions, type TrialSpec, type TrialValue } from './design.js';
 import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
 
-export const TOOL_VERSION = '0.1.0';
+export { TOOL_VERSION } from '../util/version.js';
+import { TOOL_VERSION } from '../util/version.js';
 export const DEFAULT_BERS = [1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5];
 /**
  * Trial cap per BER with --precision: an interval valid for bounded outcomes needs a few hundred trials to

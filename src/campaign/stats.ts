@@ -1,5 +1,5 @@
 /**
- * Statistics of a fault-injection campaign (method.md section 6).
+ * Statistics of a fault-injection campaign (docs/campaigns.md; the metrics of ../shared/docs/method.md section 6).
  *
  * The independent unit is the trial (one fault pattern), never the image: every function here takes one
  * number per trial (its accuracy, SDC rate or DUE rate) and says how well the mean is known.

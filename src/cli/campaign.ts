@@ -23,7 +23,7 @@ import { ProactError, printable } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { guardOutputs } from '../util/outputs.js';
 import { parseFloatOption, parseIntOption, parseNumberList, addFaultModelOptions, faultModelFromFlags, progressBar, log, table, type FaultModelFlags } from './common.js';
-import { registerCampaignStatus } from './worker.js';
+import { registerCampaignStatus } from './queue.js';
 import { SIGNAL_EXIT_CODES, stopOnSignals } from './stop.js';
 
 interface CampaignCli extends FaultModelFlags {
