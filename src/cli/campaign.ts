@@ -110,7 +110,7 @@ export function registerCampaign(program: Command): void {
     .option('--trial-cost <images>', 'cost of one trial set-up in image evaluations, for --images auto', parseFloatOption('--trial-cost'))
     .option('--format <f>', 'stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16', 'float32')
     .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
-    .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf -> 1e31, tiny -> 0)', 'ieee')
+    .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf/NaN -> +-1e31, tiny -> 0)', 'ieee')
     .option('--reference-surface', 'scalar thresholds and weight bounds are immune, as scalar thresholds in the reference toolbox')
     .option('--surface <kinds>', `what faults hit: comma-separated ${SURFACE_KINDS.join(',')}`, SURFACE_KINDS.join(','))
     .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')

@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { ProactError } from '../util/errors.js';
 import { checkBer, countModelName, parseCountModel, sampleFlipSites, toCountModel, type CountModel, type FlipSite } from './counts.js';
 import { parseFormat, toFormat, type EncodedTensor, type NumberFormat } from './formats.js';
-import { applyFloatPolicy, parseFloatPolicy, type FloatPolicy } from './policy.js';
+import { flippedValue, parseFloatPolicy, type FloatPolicy } from './policy.js';
 import { checkSeed, checkTrial, trialStream } from './prng.js';
 import { STRATUM_STRIDE, criticalSet, sampleStratumSites, strataCount, type CriticalSet } from './strata.js';
 
@@ -225,10 +225,9 @@ export class FaultPlanner {
       while (end < sites.length && sites[end]!.tensor === tensor && sites[end]!.index === index) end++;
       const encoded = this.encodedTensor(tensor);
       const clean = encoded.words[index]!;
-      let word = clean;
-      for (let i = first; i < end; i++) word = this.format.flip(word, sites[i]!.bit);
+      const bits = sites.slice(first, end).map((s) => s.bit);
       const before = canonicalNaN(this.format.decodeWord(clean, encoded, index));
-      const after = word === clean ? before : canonicalNaN(applyFloatPolicy(this.format.decodeWord(word, encoded, index), this.policy));
+      const after = canonicalNaN(flippedValue(this.format, clean, bits, encoded, index, this.policy));
       const name = this.hittable[tensor]!.name;
       for (let i = first; i < end; i++) faults.push({ tensor: name, index, bit: sites[i]!.bit, before, after });
       first = end;
