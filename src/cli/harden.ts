@@ -101,6 +101,9 @@ interface HardenCli {
   vectorEpochs?: number;
   vectorLr?: number;
   referenceGrowingSet?: boolean;
+  flatWarmup?: boolean;
+  /** false with --no-early-rollback (commander's negatable flag defaults to true). */
+  earlyRollback?: boolean;
   fresh?: boolean;
 }
 
@@ -191,6 +194,14 @@ function checkMethod(o: HardenCli): HardenMethod | undefined {
   return o.method as HardenMethod;
 }
 
+/** Flags of threshold training given to a method that does not train thresholds are mistakes, not no-ops. */
+function checkTrainingFlags(o: HardenCli, method: HardenMethod | undefined): void {
+  if (o.flatWarmup && method !== 'fitact' && method !== 'proact')
+    throw new ProactError(`--flat-warmup: only fitact and proact train thresholds with a warm-up; remove it for ${method ?? '--thresholds'}`);
+  if (o.earlyRollback === false && method !== 'proact')
+    throw new ProactError(`--no-early-rollback: only proact rolls trials back; remove it for ${method ?? '--thresholds'}`);
+}
+
 function checkGranularity(g: string | undefined, method: HardenMethod | undefined): void {
   if (g === undefined) return;
   if (method === 'weight-clip') throw new ProactError('--granularity is the threshold granularity; weight-clip has no thresholds: use --weight-clip tensor|channel for its bounds');
@@ -278,6 +289,8 @@ export function registerHarden(program: Command): void {
     .option('--vector-epochs <n>', `proact: epochs per neuron-/channel-wise trial (default ${PROACT_DEFAULTS.vectorPhase.epochs}; ref 100)`, parseIntOption('--vector-epochs', 1))
     .option('--vector-lr <x>', `proact: lr of neuron-/channel-wise thresholds (default ${PROACT_DEFAULTS.vectorPhase.lr}; ref 1e-3)`, parseFloatOption('--vector-lr'))
     .option('--reference-growing-set', 'proact: accepted layers stay trainable, as in the reference')
+    .option('--flat-warmup', 'fitact/proact: warm up at the full learning rate, as the reference (default 0.1 x lr)')
+    .option('--no-early-rollback', 'proact: run every trial to its end and test once (paper era); by default a trial already outside the tolerance after an epoch stops there')
     .option('--fresh', 'fitact/proact: ignore an existing training checkpoint and start again')
     .option('--skip-unsupported', 'leave activations proact cannot clip (Elu, Selu, Softplus, ...) unclipped instead of stopping')
     .option('--json', 'print the result as JSON')
@@ -287,6 +300,7 @@ export function registerHarden(program: Command): void {
       if (!o.data) throw new ProactError("harden: --data <dir> is required (training data, or 'mnist')");
       if (!o.out) throw new ProactError('harden: --out <file> is required (the hardened .onnx to write)');
       checkGranularity(o.granularity, method);
+      checkTrainingFlags(o, method);
       const weightClip = weightClipGranularity(o, method);
       const weightOptions = { ...(weightClip ? { granularity: weightClip } : {}), ...(o.weightMargin !== undefined ? { margin: o.weightMargin } : {}) };
       if (o.tolerance !== undefined && !(o.tolerance >= 0 && o.tolerance < 100))
@@ -522,6 +536,7 @@ async function runMethod(method: Exclude<HardenMethod, 'weight-clip'>, graph: Gr
           if (o.trainImages !== undefined) opts.images = o.trainImages;
           if (o.k !== undefined) opts.k = o.k;
           if (o.warmupEpochs !== undefined) opts.warmupEpochs = o.warmupEpochs;
+          if (o.flatWarmup) opts.flatWarmup = true;
           if (o.epochs !== undefined) opts.epochs = o.epochs;
           if (o.lr !== undefined) opts.lr = o.lr;
           if (o.lambda !== undefined) opts.lambda = o.lambda;
@@ -541,6 +556,8 @@ async function runMethod(method: Exclude<HardenMethod, 'weight-clip'>, graph: Gr
         if (o.tolerance !== undefined) opts.tolerance = o.tolerance / 100;
         if (o.granularity !== undefined) opts.granularity = o.granularity as Granularity | 'hyrelu';
         if (o.referenceGrowingSet) opts.referenceGrowingSet = true;
+        if (o.flatWarmup) opts.flatWarmup = true;
+        if (o.earlyRollback === false) opts.earlyRollback = false;
         const phase = (epochs: number | undefined, lr: number | undefined) => ({
           ...(epochs !== undefined ? { epochs } : {}),
           ...(lr !== undefined ? { lr } : {}),

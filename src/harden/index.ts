@@ -14,3 +14,4 @@ export * from './fitact.js';
 export * from './proact.js';
 export * from './weightclip.js';
 export type { GranularitySpec, LossWeights, ThresholdProgress, ThresholdTrainingOptions } from './threshold-train.js';
+export { phaseSchedule, warmupFactor } from './threshold-train.js';
