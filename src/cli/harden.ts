@@ -20,6 +20,7 @@ import {
   DEFAULT_PROFILE_IMAGES,
   FITACT_DEFAULTS,
   FTCLIPACT_DEFAULTS,
+  FTCLIPACT_MODES,
   FTCLIPACT_REFERENCE,
   PROACT_DEFAULTS,
   GRANULARITIES,
@@ -42,6 +43,7 @@ import {
   saveProfile,
   thresholdsToJSON,
   type FitActOptions,
+  type FtClipActMode,
   type FtClipActOptions,
   type Granularity,
   type HardenData,
@@ -82,6 +84,7 @@ interface HardenCli {
   fiMinRounds: number;
   fiTolerance: number;
   fiImages: number;
+  fiMode: string;
   format: string;
   count: string;
   policy: string;
@@ -223,6 +226,8 @@ function weightClipGranularity(o: HardenCli, method: HardenMethod | undefined): 
 
 function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress']): FtClipActOptions {
   const surface = parseSurfaceKinds(o.surface);
+  if (!(FTCLIPACT_MODES as readonly string[]).includes(o.fiMode))
+    throw new ProactError(`--fi-mode ${o.fiMode}: expected toolbox (every layer clipped, faults anywhere) or paper (only the searched layer clipped and faulted)`);
   if (o.policy !== 'ieee' && o.policy !== 'reference') throw new ProactError(`--policy ${o.policy}: expected ieee or reference`);
   const opts: FtClipActOptions = {
     bers: o.fiBers,
@@ -232,6 +237,7 @@ function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress
     minRounds: o.fiMinRounds,
     tolerance: o.fiTolerance,
     images: o.fiImages,
+    mode: o.fiMode as FtClipActMode,
     seed: o.seed,
     format: o.format,
     count: o.count,
@@ -271,6 +277,7 @@ export function registerHarden(program: Command): void {
     .option('--fi-min-rounds <n>', `ftclipact: rounds before the early stop (ref ${ref.minRounds})`, parseIntOption('--fi-min-rounds', 1), dflt.minRounds)
     .option('--fi-tolerance <a>', `ftclipact: early stop when adjacent scores differ by <= a (accuracy, ref ${ref.tolerance})`, parseFloatOption('--fi-tolerance'), dflt.tolerance)
     .option('--fi-images <n>', `ftclipact: training images per trial (ref: its whole sub-train set, ~${ref.images})`, parseIntOption('--fi-images', 1), dflt.images)
+    .option('--fi-mode <m>', "ftclipact: what a candidate is scored on: toolbox (every layer clipped, faults anywhere, as the reference toolbox) or paper (unprotected model, only the searched layer clipped and faulted, as FT-ClipAct was published)", 'toolbox')
     .option('--format <f>', 'ftclipact: stored number format under faults (float32, q15.16, int8, ...)', 'float32')
     .option('--count <m>', 'ftclipact: fault count model (bernoulli, reference, poisson, fixed:K)', 'bernoulli')
     .option('--policy <p>', 'ftclipact: flipped float32 values: ieee or reference', 'ieee')
