@@ -211,6 +211,8 @@ export interface CampaignInputOptions {
   foldBatchNorm?: boolean;
   format?: string;
   surface?: SurfaceKind[];
+  /** Scalar thresholds immune and unquantised (model.ts). */
+  referenceSurface?: boolean;
 }
 
 /** A campaign's model and data, loaded: built the same way by a local run, a queue coordinator and every queue worker. */
@@ -259,7 +261,7 @@ export function loadCampaignInputs(o: CampaignInputOptions): CampaignInputs {
   const ds = openDataset(o.data, { split: o.split ?? 'test' });
   const evalOffset = o.evalOffset ?? 0;
   const evalSet = loadEvalSet(ds, evalOffset, o.evalLimit ?? ds.count);
-  const faultable = makeFaultable(graph, { format: o.format ?? 'float32', kinds: o.surface ?? SURFACE_KINDS });
+  const faultable = makeFaultable(graph, { format: o.format ?? 'float32', kinds: o.surface ?? SURFACE_KINDS, referenceSurface: o.referenceSurface ?? false });
   const dataId = `${ds.name}:${evalOffset}+${evalSet.count}:${sha256(evalSet.x).slice(0, 16)}`;
   return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph), modelPath: o.model };
 }

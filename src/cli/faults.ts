@@ -51,7 +51,7 @@ export function planOfTrial(o: TrialPlanOptions): { plan: FaultPlan; surfaceBits
   checkBer(o.ber);
   const format = o.format ?? 'float32';
   const graph = loadPrepared(o.model, o.foldBatchNorm ?? true);
-  const surface = faultSurface(graph, { format, kinds: o.surface ?? [...ALL_KINDS] });
+  const surface = faultSurface(graph, { format, kinds: o.surface ?? [...ALL_KINDS], referenceSurface: o.referenceSurface ?? false });
   const planner = campaignPlanner(surface, { ...o, format }, o.seed ?? 0);
   return { plan: planner.plan(o.ber, o.trial), surfaceBits: planner.totalBits };
 }
@@ -134,7 +134,7 @@ export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
   const full = faultSurface(graph, { kinds: [...ALL_KINDS] });
   const { kinds, shapes } = matchSurfaceKinds(full, parsed.surfaceHash, o.plan, o.model);
   const plan = withSource(o.plan, () => planFromJSON(text, shapes));
-  const faultable = makeFaultable(graph, { format: plan.format, kinds });
+  const faultable = makeFaultable(graph, { format: plan.format, kinds, referenceSurface: plan.referenceSurface });
   checkBeforeValues(plan, faultable.surface, o);
   checkPlanIsTrials(plan, faultable, o);
 

@@ -16,6 +16,7 @@ import { prepareGraph, readOnnx, writeOnnx, type Graph } from '../graph/index.js
 import { openDataset, splitTrainValidation, type Dataset } from '../data/index.js';
 import { Session, checkModelContract } from '../runtime/index.js';
 import { sha256 } from '../campaign/index.js';
+import { parseFormat } from '../faults/index.js';
 import {
   DEFAULT_PROFILE_IMAGES,
   FITACT_DEFAULTS,
@@ -39,6 +40,7 @@ import {
   hardenWeightClip,
   loadCachedProfile,
   profileActivations,
+  quantisedModel,
   readThresholdsFile,
   saveProfile,
   thresholdsToJSON,
@@ -86,6 +88,7 @@ interface HardenCli {
   fiImages: number;
   fiMode: string;
   format: string;
+  referenceSurface?: boolean;
   count: string;
   policy: string;
   surface: string;
@@ -199,6 +202,8 @@ function checkMethod(o: HardenCli): HardenMethod | undefined {
 
 /** Flags of threshold training given to a method that does not train thresholds are mistakes, not no-ops. */
 function checkTrainingFlags(o: HardenCli, method: HardenMethod | undefined): void {
+  if (o.referenceSurface && method !== 'ftclipact')
+    throw new ProactError(`--reference-surface: only ftclipact injects faults while hardening; give it to 'proact campaign' to measure ${method ?? 'the model'} on the reference surface`);
   if (o.flatWarmup && method !== 'fitact' && method !== 'proact')
     throw new ProactError(`--flat-warmup: only fitact and proact train thresholds with a warm-up; remove it for ${method ?? '--thresholds'}`);
   if (o.earlyRollback === false && method !== 'proact')
@@ -243,6 +248,7 @@ function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress
     count: o.count,
     policy: o.policy,
     surface,
+    referenceSurface: !!o.referenceSurface,
     threads: o.threads,
     workers: o.workers,
     batchSize: evalBatch(o),
@@ -278,7 +284,8 @@ export function registerHarden(program: Command): void {
     .option('--fi-tolerance <a>', `ftclipact: early stop when adjacent scores differ by <= a (accuracy, ref ${ref.tolerance})`, parseFloatOption('--fi-tolerance'), dflt.tolerance)
     .option('--fi-images <n>', `ftclipact: training images per trial (ref: its whole sub-train set, ~${ref.images})`, parseIntOption('--fi-images', 1), dflt.images)
     .option('--fi-mode <m>', "ftclipact: what a candidate is scored on: toolbox (every layer clipped, faults anywhere, as the reference toolbox) or paper (unprotected model, only the searched layer clipped and faulted, as FT-ClipAct was published)", 'toolbox')
-    .option('--format <f>', 'ftclipact: stored number format under faults (float32, q15.16, int8, ...)', 'float32')
+    .option('--format <f>', 'stored number format (float32, q15.16, int8, ...): hardening runs on the model with its weights and biases quantised to it, as the reference; ftclipact also injects its faults in it', 'float32')
+    .option('--reference-surface', 'ftclipact: scalar thresholds are immune to faults and never quantised, as in the reference toolbox')
     .option('--count <m>', 'ftclipact: fault count model (bernoulli, reference, poisson, fixed:K)', 'bernoulli')
     .option('--policy <p>', 'ftclipact: flipped float32 values: ieee or reference', 'ieee')
     .option('--surface <kinds>', 'ftclipact: what faults hit (weight,bias,threshold)', 'weight,bias,threshold')
@@ -336,7 +343,8 @@ export function registerHarden(program: Command): void {
       } catch {
         throw new ProactError(`${o.model}: cannot read the model file; give the path to an .onnx file`);
       }
-      const graph = prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) }));
+      // Under a fixed-point (or any non-float32) format every method works on the stored, quantised model.
+      const graph = quantisedModel(prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) })), o.format);
       for (const u of checkClippable(graph, o.skipUnsupported ?? false)) log(`left unclipped (--skip-unsupported): node '${printable(u.node)}' (${u.op})`);
       // Saved thresholds are checked against the model before any data is read.
       const saved = o.thresholds ? readThresholdsFile(o.thresholds) : undefined;
@@ -366,7 +374,8 @@ export function registerHarden(program: Command): void {
         outcome = { method: saved.method, graph: fromFile, thresholds: saved.thresholds, decisions: [], imagesProcessed: data.validation.count, seconds: (performance.now() - t0) / 1000, validationAccuracy };
         log(`applied ${countThresholdValues(saved.thresholds)} thresholds (${saved.method}) from ${o.thresholds}`);
       } else {
-        const key: ProfileKey = { modelHash: sha256(modelBytes), data: `${data.train.name}:${data.train.count}`, images: o.profileImages, seed: o.seed, foldBatchNorm: true };
+        const format = parseFormat(o.format).name;
+        const key: ProfileKey = { modelHash: sha256(modelBytes), data: `${data.train.name}:${data.train.count}`, images: o.profileImages, seed: o.seed, foldBatchNorm: true, ...(format !== 'float32' ? { format } : {}) };
         profile = loadCachedProfile(paths.profile, key, graph);
         if (profile) log(`profile: reused ${paths.profile} (${profile.images} images)`);
         else {

@@ -280,7 +280,7 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
   /** Mean accuracy under faults, per BER, of the candidate's model (candidateModel). */
   const scoreOf = async (layer: number, threshold: number, onTrial: () => void): Promise<CandidateScore> => {
     const candidate = candidateModel(graph, profile, mode, current, layer, threshold, feeding);
-    const faultable = makeFaultable(candidate.graph, { format, kinds: surface });
+    const faultable = makeFaultable(candidate.graph, { format, kinds: surface, referenceSurface });
     const faulted = candidate.faulted;
     const faultSurface = faulted ? faultable.surface.filter((t) => faulted.has(t.name)) : faultable.surface;
     // Paper mode on a surface of scalar thresholds alone, immune under the reference surface, would inject nothing.

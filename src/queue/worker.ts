@@ -212,6 +212,7 @@ async function loadRecipe(recipe: CampaignRecipe, threads: number): Promise<Load
     foldBatchNorm: recipe.foldBatchNorm,
     format: recipe.format,
     surface: recipe.surface,
+    referenceSurface: recipe.referenceSurface,
   });
   if (inputs.modelHash !== recipe.modelHash) {
     throw new ProactError(`${recipe.model}: the file changed while it was read; rerun the worker once it is stable`);
