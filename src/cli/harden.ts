@@ -13,7 +13,7 @@ import { ProactError, printable } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { checkInputFile, guardOutputs } from '../util/outputs.js';
 import { prepareGraph, readOnnx, writeOnnx, type Graph } from '../graph/index.js';
-import { openDataset, splitTrainValidation, type Dataset } from '../data/index.js';
+import { openDataset, parseValidationSpec, resolveValidation, type Dataset } from '../data/index.js';
 import { Session, checkModelContract } from '../runtime/index.js';
 import { sha256 } from '../campaign/index.js';
 import { parseFormat } from '../faults/index.js';
@@ -70,7 +70,7 @@ interface HardenCli {
   out?: string;
   thresholds?: string;
   profileImages: number;
-  validation: number;
+  validation: string;
   seed: number;
   threads: number;
   batch?: number;
@@ -125,6 +125,8 @@ export interface HardenCliResult {
   /** Weight-bound values stored in the hardened model (0 without weight clipping). */
   weightBoundValues: number;
   validationImages: number;
+  /** Where the validation images came from (--validation), e.g. "test records 5000-9999 (5000); test report on the other 5000". */
+  validationSource: string;
   /** null when there was no validation split. */
   validationAccuracy: number | null;
   testImages: number;
@@ -269,7 +271,12 @@ export function registerHarden(program: Command): void {
     .option('--out <file>', 'hardened ONNX to write (thresholds, decisions and profile cache go beside it)')
     .option('--thresholds <file>', 'apply the thresholds of a .thresholds.json instead of running a method')
     .option('--profile-images <n>', 'training images profiled for the initial thresholds (ref 3000)', parseIntOption('--profile-images', 1), DEFAULT_PROFILE_IMAGES)
-    .option('--validation <n>', 'training images held out for validation (acceptance tests, reported accuracy)', parseIntOption('--validation', 0), 1000)
+    .option(
+      '--validation <src>',
+      "validation images (acceptance tests, reported accuracy): N training images held out (default 1000), test:A-B or train:A-B (records A..B of --data's split, removed from the test report or from training), or PATH[:A-B] (another dataset file); for models trained on every training image use test:5000-9999",
+      (v: string) => (parseValidationSpec(v), v),
+      '1000',
+    )
     .option('--seed <s>', 'seed of the validation split, the profiling subset, fault patterns and training', parseIntOption('--seed', 0), 0)
     .option('--threads <t>', 'onnxruntime intra-op threads', parseIntOption('--threads', 1), 2)
     .option('--batch <n>', 'batch size (default 128 for evaluation and profiling; fitact/proact default to their own training batch)', parseIntOption('--batch', 1))
@@ -358,10 +365,12 @@ export function registerHarden(program: Command): void {
         testSet = undefined; // no test split: only the validation accuracy is reported
       }
       await checkHardenContract(graph, trainSet, o.model);
-      const data: HardenData = splitTrainValidation(trainSet, o.validation, o.seed);
+      const chosen = resolveValidation(parseValidationSpec(o.validation), o.validation, trainSet, testSet, o.seed);
+      const data: HardenData = { train: chosen.train, validation: chosen.validation };
+      testSet = chosen.test;
       if (!saved && data.train.count === 0)
         throw new ProactError(`--validation ${o.validation}: leaves no training images out of ${trainSet.count} in ${trainSet.name}; give a smaller --validation`);
-      log(`seed ${o.seed}: validation ${data.validation.count} and training ${data.train.count} images of ${trainSet.name}`);
+      log(`seed ${o.seed}: validation: ${chosen.description}; training ${data.train.count} images of ${trainSet.name}`);
       const threads = o.threads;
 
       let outcome: HardenOutcome;
@@ -428,6 +437,7 @@ export function registerHarden(program: Command): void {
         thresholdValues: countThresholdValues(outcome.thresholds),
         weightBoundValues,
         validationImages: data.validation.count,
+        validationSource: chosen.description,
         validationAccuracy: Number.isFinite(outcome.validationAccuracy) ? outcome.validationAccuracy : null,
         testImages: testSet?.count ?? 0,
         testAccuracy: Number.isFinite(testAccuracy) ? testAccuracy : null,
