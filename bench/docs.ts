@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { ProactError, isProactError } from '../src/util/errors.js';
 import { writeFileAtomic } from '../src/util/files.js';
 import type { MachineInfo } from './common.js';
+import { claimsTable, memoryRows, memoryTable, type ClaimsMeasurement } from './claims.js';
 
 export const BENCH_DIR = 'docs/bench';
 
@@ -82,7 +83,11 @@ export interface BenchResults {
   campaign?: CampaignResult;
   precision?: PrecisionResult;
   strata?: StrataResult;
+  claims?: ClaimsResult;
 }
+
+/** docs/bench/claims.json: what `npm run bench -- claims` measured (bench/claims.ts). */
+type ClaimsResult = Saved & ClaimsMeasurement;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -120,7 +125,25 @@ export function readBenchResults(dir: string): BenchResults {
     campaign: readResult<CampaignResult>(dir, 'campaign', ['ber', 'images', 'proactSecondsPerTrial'], ['secondsPerTrial']),
     precision: readResult<PrecisionResult>(dir, 'precision', ['workers'], ['secondsPerTrial', 'protocolSeconds'], false),
     strata: readResult<StrataResult>(dir, 'strata', [], [], false),
+    claims: readClaims(dir),
   };
+}
+
+/** claims.json, with the nested figures the claims table reads checked. */
+function readClaims(dir: string): ClaimsResult | undefined {
+  const c = readResult<ClaimsResult>(dir, 'claims', [], [], false);
+  if (!c) return undefined;
+  const file = join(dir, 'claims.json');
+  const need: [string, unknown][] = [
+    ['ftclipact.seconds', c.ftclipact?.seconds],
+    ['ftclipact.imagesProcessed', c.ftclipact?.imagesProcessed],
+    ['proact.seconds', c.proact?.seconds],
+    ['proact.imagesProcessed', c.proact?.imagesProcessed],
+    ['reference.images', c.reference?.images],
+    ['reference.seconds', c.reference?.seconds],
+  ];
+  for (const [field, v] of need) if (typeof v !== 'number') throw new ProactError(`${file}: field ${field} is missing or not a number; rerun its benchmark (npm run bench -- claims)`);
+  return c;
 }
 
 const num = (v: number, digits: number) => v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -263,6 +286,16 @@ export function generatedBlocks(b: BenchResults): [file: string, name: string, c
     ['docs/autodiff.md', 'thrgrad', thrgradText(b)],
     ['docs/benchmarks.md', 'precision', precisionText(b)],
     ['docs/benchmarks.md', 'strata', strataText(b)],
+    // Computed from the zoo layouts at every regeneration, and from claims.json where measured.
+    ...claimsBlocks(b),
+  ];
+}
+
+function claimsBlocks(b: BenchResults): [string, string, string][] {
+  const rows = memoryRows();
+  return [
+    ['docs/claims.md', 'claims', claimsTable(rows, b.claims)],
+    ['docs/claims.md', 'claims-memory', memoryTable(rows)],
   ];
 }
 
