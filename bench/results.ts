@@ -7,11 +7,19 @@
  * RESULTS_TRIALS (10), RESULTS_EVAL (1000 test images per trial), RESULTS_METHODS (all), RESULTS_DIR
  * (results-run), RESULTS_FORMAT (float32; e.g. q15.16, whose campaigns go to results-q15.16.sqlite). A hardened model already on disk is reused, so an
  * interrupted run picks up where it stopped (campaigns resume from the database).
+ *
+ * RESULTS_PRECISION (e.g. 0.01) runs every BER to that interval half-width instead (`--precision`,
+ * stratified faults, images per trial chosen by the nested design), with RESULTS_TRIALS as the cap
+ * per BER (default 1000), into results-p<precision>.sqlite. RESULTS_SKIP_RUN=1 only summarises the
+ * campaigns already stored: a confidence sequence holds at any stopping time, so a campaign stopped
+ * early still gives valid (wider) intervals. The summary gives each method's difference to
+ * RESULTS_BASELINE (default proact) per BER, as an interval valid at 95% whatever the dependence
+ * between the two campaigns: each campaign's interval at 97.5%, combined by interval arithmetic.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { openStore, summarizeCampaign } from '../src/campaign/index.js';
+import { campaignDesign, openStore, summarizeCampaign, type ResultStore } from '../src/campaign/index.js';
 import { writeFileAtomic } from '../src/util/files.js';
 import { CLI, requireShared } from './common.js';
 
@@ -19,6 +27,9 @@ interface Variant {
   name: string;
   args: string[];
 }
+
+/** Above a precision run's cap on trials, or in a fixed run: the trials per BER. */
+const DEFAULT_TRIALS = { fixed: '10', precision: '1000' };
 
 const VARIANTS: Variant[] = [
   { name: 'ranger', args: ['--method', 'ranger'] },
@@ -49,25 +60,35 @@ export async function benchResults(): Promise<Record<string, unknown>> {
   const data = relative(process.cwd(), requireShared('data/cifar10-jpeg75'));
   const dir = process.env.RESULTS_DIR ?? 'results-run';
   mkdirSync(dir, { recursive: true });
-  const trials = process.env.RESULTS_TRIALS ?? '10';
-  const evalLimit = process.env.RESULTS_EVAL ?? '1000';
+  const precision = process.env.RESULTS_PRECISION;
+  const trials = process.env.RESULTS_TRIALS ?? (precision ? DEFAULT_TRIALS.precision : DEFAULT_TRIALS.fixed);
+  const evalLimit = process.env.RESULTS_EVAL ?? (precision ? '10000' : '1000');
   const only = process.env.RESULTS_METHODS?.split(',');
-  const db = join(dir, format === 'float32' ? 'results.sqlite' : `results-${format}.sqlite`);
+  const baseline = process.env.RESULTS_BASELINE ?? 'proact';
+  const skipRun = process.env.RESULTS_SKIP_RUN === '1';
+  const stem = precision ? `results-p${precision}` : 'results';
+  const db = join(dir, format === 'float32' ? `${stem}.sqlite` : `${stem}-${format}.sqlite`);
   const hardening: Record<string, unknown> = {};
   const models: [string, string][] = [['unprotected', model]];
   for (const v of VARIANTS.filter((x) => !only || only.includes(x.name))) {
     const out = join(dir, `${modelName}-${v.name}.onnx`);
     const record = join(dir, `${modelName}-${v.name}.harden.json`);
-    if (!existsSync(out) || !existsSync(record)) {
+    if (!skipRun && (!existsSync(out) || !existsSync(record))) {
       const r = run(['harden', ...v.args, '--model', model, '--data', data, '--out', out, '--json']);
       const result = { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>), wallSeconds: r.seconds };
       writeFileAtomic(record, [JSON.stringify(result) + '\n'], 'hardening record');
     }
+    if (!existsSync(record)) continue;
     hardening[v.name] = JSON.parse(readFileSync(record, 'utf8')) as unknown;
     models.push([v.name, out]);
   }
-  for (const [name, m] of models) {
-    run(['campaign', '--model', m, '--data', data, '--format', format, '--trials', trials, '--eval-limit', evalLimit, '--workers', '2', '--seed', '0', '--db', db, '--resume', '--json']);
+  // RESULTS_METHODS also orders the campaigns (the first ones finish first when time is short).
+  const order = (name: string) => (only ? only.indexOf(name) : 0);
+  models.sort((a, b) => order(a[0]) - order(b[0]));
+  if (only && !only.includes('unprotected')) models.splice(models.findIndex(([n]) => n === 'unprotected'), 1);
+  const budget = precision ? ['--precision', precision] : [];
+  for (const [name, m] of skipRun ? [] : models) {
+    run(['campaign', '--model', m, '--data', data, '--format', format, '--trials', trials, ...budget, '--eval-limit', evalLimit, '--workers', '2', '--seed', '0', '--db', db, '--resume', '--json']);
     process.stderr.write(`campaign ${name} done\n`);
   }
   const store = openStore(db, { readonly: true });
@@ -76,15 +97,79 @@ export async function benchResults(): Promise<Record<string, unknown>> {
     for (const c of store.listCampaigns().filter((x) => models.some(([, m]) => m === x.modelPath))) {
       const name = models.find(([, m]) => m === c.modelPath)?.[0] ?? c.modelPath;
       const s = summarizeCampaign(store, c.id);
+      const wide = summarizeCampaign(store, c.id, { confidence: 1 - (1 - DIFFERENCE_CONFIDENCE) / 2 });
+      const images = imagesByBer(store, c.id, Number(evalLimit));
       rows.push({
         name,
+        campaignId: c.id,
         clean: c.cleanAccuracy,
-        perBer: s.perBer.map((b) => ({ ber: b.ber, n: b.accuracy.n, mean: b.accuracy.mean, ci: b.accuracy.ciHalfWidth, sdc: b.sdc.mean, due: b.due.mean })),
+        sampling: campaignDesign(c).sampling,
+        perBer: s.perBer.map((b, i) => ({
+          ber: b.ber,
+          n: b.accuracy.n,
+          images: images.get(b.ber) ?? 0,
+          mean: b.accuracy.mean,
+          low: b.accuracy.ciLow,
+          high: b.accuracy.ciHigh,
+          ci: b.accuracy.ciHalfWidth,
+          interval: b.accuracy.interval,
+          wideLow: wide.perBer[i]!.accuracy.ciLow,
+          wideHigh: wide.perBer[i]!.accuracy.ciHigh,
+          sdc: b.sdc.mean,
+          due: b.due.mean,
+        })),
         auc: s.accuracyAuc?.normalized ?? null,
       });
     }
   } finally {
     store.close();
   }
-  return { bench: 'results', model: modelName, format, trials: Number(trials), evalImages: Number(evalLimit), hardening, campaigns: rows };
+  return {
+    bench: 'results',
+    model: modelName,
+    format,
+    trials: Number(trials),
+    ...(precision ? { precision: Number(precision) } : {}),
+    evalImages: Number(evalLimit),
+    hardening,
+    campaigns: rows,
+    differences: differences(rows as unknown as DifferenceRow[], baseline),
+  };
+}
+
+/** Level of the difference intervals: each campaign's interval at 1 - (1 - level) / 2, then interval arithmetic. */
+const DIFFERENCE_CONFIDENCE = 0.95;
+
+interface DifferenceRow {
+  name: string;
+  perBer: { ber: number; mean: number; wideLow: number; wideHigh: number }[];
+}
+
+/**
+ * Each method's accuracy minus the baseline's, per BER. The two intervals are each valid at 97.5%, so by
+ * the union bound both hold at once with probability >= 95% whatever the campaigns' dependence, and then
+ * the difference lies in [lowA - highB, highA - lowB]. Campaigns of differently hardened models draw
+ * their faults over different surfaces (and strata), so a paired per-trial difference is not available.
+ */
+function differences(rows: readonly DifferenceRow[], baseline: string): Record<string, unknown>[] {
+  const base = rows.find((r) => r.name === baseline);
+  if (!base) return [];
+  return rows
+    .filter((r) => r !== base)
+    .map((r) => ({
+      name: r.name,
+      baseline,
+      confidence: DIFFERENCE_CONFIDENCE,
+      perBer: r.perBer.flatMap((p) => {
+        const b = base.perBer.find((q) => q.ber === p.ber);
+        return b ? [{ ber: p.ber, mean: p.mean - b.mean, low: p.wideLow - b.wideHigh, high: p.wideHigh - b.wideLow }] : [];
+      }),
+    }));
+}
+
+/** Images evaluated per BER (a trial without a stored count evaluated the campaign's whole set). */
+function imagesByBer(store: ResultStore, campaignId: number, whole: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const t of store.trials(campaignId)) out.set(t.ber, (out.get(t.ber) ?? 0) + (t.images ?? whole));
+  return out;
 }

@@ -11,12 +11,13 @@ import { ProactError } from '../util/errors.js';
 import { checkInputFile } from '../util/outputs.js';
 import { prepareGraph, readOnnx, type Graph } from '../graph/index.js';
 import { openDataset, type Dataset } from '../data/index.js';
-import { FaultPlanner, SURFACE_KINDS, parseCountModel, parseFloatPolicy, parseFormat, checkBer, strataWeights, type FloatPolicy, type Sampling } from '../faults/index.js';
+import { FaultPlanner, checkBer, faultModelToJSON, resolveFaultModel, strataWeights, type FaultModelInput, type Sampling } from '../faults/index.js';
 import { Session, checkModelContract } from '../runtime/index.js';
 import { makeFaultable, sha256, type FaultableModel } from './model.js';
 import { TrialPool, type TrialRef } from './pool.js';
 import { evalSetExpectation, predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
-import { checkPlannedTrials, openStore, summarizeCampaign, trialKey, type CampaignSpec, type CampaignSummary, type JsonObject, type JsonValue, type ResultStore } from './store.js';
+import { openStore, trialKey, type CampaignSpec, type JsonObject, type JsonValue, type ResultStore } from './store.js';
+import { checkPlannedTrials, summarizeCampaign, type CampaignSummary } from './summary.js';
 import { leveugleSampleSize, DEFAULT_MIN_TRIALS, type IntervalMethod } from './stats.js';
 import { DEFAULT_TRIAL_COST_IMAGES, runDesign, type BerDesignOptions, type TrialSpec, type TrialValue } from './design.js';
 import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
@@ -31,8 +32,6 @@ export const DEFAULT_PRECISION_MAX_TRIALS = 2000;
 /** Most trials per BER a campaign plans (a million trials at one BER is far past any useful precision). */
 export const MAX_TRIALS_PER_BER = 1_000_000;
 
-export type { SurfaceKind } from '../faults/index.js';
-import type { SurfaceKind } from '../faults/index.js';
 
 export interface CampaignOptions {
   /** ONNX model file. */
@@ -60,13 +59,8 @@ export interface CampaignOptions {
   interval?: IntervalMethod;
   /** Cost of a trial's set-up in image evaluations, for the automatic image count (default DEFAULT_TRIAL_COST_IMAGES). */
   trialCostImages?: number;
-  format?: string;
-  count?: string;
-  policy?: FloatPolicy;
-  referenceSurface?: boolean;
-  surface?: SurfaceKind[];
-  /** Fold BatchNorm into convs before injection (default true: what accelerators store). */
-  foldBatchNorm?: boolean;
+  /** The fault model: format, count model, policy, surface, BatchNorm handling (defaults: DEFAULT_FAULT_MODEL). */
+  faults?: FaultModelInput;
   evalOffset?: number;
   evalLimit?: number;
   seed?: number;
@@ -134,9 +128,7 @@ export function loadEvalSet(ds: Dataset, offset: number, limit: number): EvalSet
 
 function validate(o: CampaignOptions): void {
   for (const b of o.bers ?? DEFAULT_BERS) checkBer(b);
-  parseFormat(o.format ?? 'float32');
-  parseCountModel(o.count ?? 'bernoulli');
-  parseFloatPolicy(o.policy ?? 'ieee');
+  resolveFaultModel(o.faults);
   if (o.trials !== undefined && !(Number.isInteger(o.trials) && o.trials >= 1 && o.trials <= MAX_TRIALS_PER_BER))
     throw new ProactError(`--trials ${o.trials}: expected an integer from 1 to ${MAX_TRIALS_PER_BER.toLocaleString('en-US')}`);
   const bers = o.bers ?? DEFAULT_BERS;
@@ -154,15 +146,16 @@ function validate(o: CampaignOptions): void {
 }
 
 /** Sampling, images and interval of a campaign after defaults (see CampaignOptions). */
-export function resolveSampling(o: Pick<CampaignOptions, 'sampling' | 'images' | 'interval' | 'precision' | 'count' | 'trialCostImages'>): {
+export function resolveSampling(o: Pick<CampaignOptions, 'sampling' | 'images' | 'interval' | 'precision' | 'faults' | 'trialCostImages'>): {
   sampling: Sampling;
   images: number | 'all' | 'auto';
   interval: IntervalMethod;
   trialCostImages: number;
 } {
-  const bernoulli = parseCountModel(o.count ?? 'bernoulli').kind === 'bernoulli';
+  const count = resolveFaultModel(o.faults).count;
+  const bernoulli = count === 'bernoulli';
   const requested = o.sampling ?? 'auto';
-  if (requested === 'stratified' && !bernoulli) throw new ProactError(`--sampling stratified needs --count bernoulli (got ${o.count}): strata have exact weights only when every bit flips independently; use --sampling plain`);
+  if (requested === 'stratified' && !bernoulli) throw new ProactError(`--sampling stratified needs --count bernoulli (got ${count}): strata have exact weights only when every bit flips independently; use --sampling plain`);
   const sampling: Sampling = requested === 'auto' ? (o.precision !== undefined && bernoulli ? 'stratified' : 'plain') : requested;
   const images = o.images ?? (o.precision !== undefined ? 'auto' : 'all');
   const interval = o.interval ?? (o.precision !== undefined || sampling === 'stratified' ? 'betting-cs' : 'betting');
@@ -181,12 +174,8 @@ function keyOptions(o: CampaignOptions, bers: number[], trials: number, critical
     confidence: o.confidence ?? 0.95,
     bers,
     trials,
-    format: parseFormat(o.format ?? 'float32').name,
-    count: o.count ?? 'bernoulli',
-    policy: o.policy ?? 'ieee',
-    referenceSurface: o.referenceSurface ?? false,
-    surface: [...(o.surface ?? SURFACE_KINDS)].sort(),
-    foldBatchNorm: o.foldBatchNorm ?? true,
+    // Flat in the options (format, count, policy, surface, referenceSurface, foldBatchNorm), as every stored campaign has them.
+    ...faultModelToJSON(resolveFaultModel(o.faults)),
     batchSize: o.batchSize ?? 250,
   };
   // The set-up cost steers automatic image counts only.
@@ -208,11 +197,8 @@ export interface CampaignInputOptions {
   split?: 'test' | 'train';
   evalOffset?: number;
   evalLimit?: number;
-  foldBatchNorm?: boolean;
-  format?: string;
-  surface?: SurfaceKind[];
-  /** Scalar thresholds immune and unquantised (model.ts). */
-  referenceSurface?: boolean;
+  /** The fault model: its format, surface and BatchNorm handling decide how the model is prepared. */
+  faults?: FaultModelInput;
 }
 
 /** A campaign's model and data, loaded: built the same way by a local run, a queue coordinator and every queue worker. */
@@ -257,11 +243,12 @@ export function loadCampaignInputs(o: CampaignInputOptions): CampaignInputs {
   } catch {
     throw new ProactError(`${o.model}: cannot read the model file; give the path to an .onnx file`);
   }
-  const graph: Graph = prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) }), { foldBatchNorm: o.foldBatchNorm ?? true });
+  const faults = resolveFaultModel(o.faults);
+  const graph: Graph = prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) }), { foldBatchNorm: faults.foldBatchNorm });
   const ds = openDataset(o.data, { split: o.split ?? 'test' });
   const evalOffset = o.evalOffset ?? 0;
   const evalSet = loadEvalSet(ds, evalOffset, o.evalLimit ?? ds.count);
-  const faultable = makeFaultable(graph, { format: o.format ?? 'float32', kinds: o.surface ?? SURFACE_KINDS, referenceSurface: o.referenceSurface ?? false });
+  const faultable = makeFaultable(graph, { format: faults.format, kinds: faults.surface, referenceSurface: faults.referenceSurface });
   const dataId = `${ds.name}:${evalOffset}+${evalSet.count}:${sha256(evalSet.x).slice(0, 16)}`;
   return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph), modelPath: o.model };
 }
@@ -335,17 +322,10 @@ export function openCampaign(store: ResultStore, prepared: PreparedCampaign, o: 
 /** The fault planner of a campaign: plans are a pure function of (seed, BER, trial) and these options. */
 export function campaignPlanner(
   surface: FaultableModel['surface'],
-  o: Pick<CampaignOptions, 'format' | 'count' | 'policy' | 'referenceSurface' | 'sampling' | 'precision'>,
+  o: Pick<CampaignOptions, 'faults' | 'sampling' | 'precision'>,
   seed: number,
 ): FaultPlanner {
-  return new FaultPlanner(surface, {
-    seed,
-    format: o.format ?? 'float32',
-    count: o.count ?? 'bernoulli',
-    policy: o.policy ?? 'ieee',
-    referenceSurface: o.referenceSurface ?? false,
-    sampling: resolveSampling(o).sampling,
-  });
+  return new FaultPlanner(surface, { seed, faults: o.faults, sampling: resolveSampling(o).sampling });
 }
 
 /** The sampling design of one BER of a prepared campaign. */

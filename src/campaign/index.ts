@@ -5,6 +5,7 @@ export * from './trial.js';
 export * from './pool.js';
 export * from './stats.js';
 export * from './store.js';
+export * from './summary.js';
 export * from './shard.js';
 export * from './design.js';
 export * from './betting.js';

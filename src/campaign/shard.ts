@@ -8,7 +8,8 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ProactError } from '../util/errors.js';
-import { campaignPlan, canonicalJson, checkPlannedTrials, openStore, trialKey, type CampaignRecord, type ResultStore, type StoredTrial } from './store.js';
+import { canonicalJson, openStore, trialKey, type CampaignRecord, type ResultStore, type StoredTrial } from './store.js';
+import { campaignPlan, checkPlannedTrials } from './summary.js';
 
 /** Shard `index` of `count`, 1-based: { index: 2, count: 3 } is '2/3'. */
 export interface Shard {

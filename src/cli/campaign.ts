@@ -22,11 +22,11 @@ import { runQueuedCampaign } from '../queue/index.js';
 import { ProactError, printable } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { guardOutputs } from '../util/outputs.js';
-import { parseFloatOption, parseIntOption, parseNumberList, parseSurfaceKinds, progressBar, log, table } from './common.js';
+import { parseFloatOption, parseIntOption, parseNumberList, addFaultModelOptions, faultModelFromFlags, progressBar, log, table, type FaultModelFlags } from './common.js';
 import { registerCampaignStatus } from './worker.js';
 import { SIGNAL_EXIT_CODES, stopOnSignals } from './stop.js';
 
-interface CampaignCli {
+interface CampaignCli extends FaultModelFlags {
   model: string;
   data: string;
   split: 'test' | 'train';
@@ -36,12 +36,6 @@ interface CampaignCli {
   minTrials: number;
   precision?: number;
   confidence: number;
-  format: string;
-  count: string;
-  policy: string;
-  referenceSurface?: boolean;
-  surface: string;
-  bn: string;
   evalLimit?: number;
   seed: number;
   workers: number;
@@ -108,12 +102,6 @@ export function registerCampaign(program: Command): void {
     .option('--images <n>', "images per trial: auto (chosen per BER from pilot trials), all, or a number (a random subset per trial)", 'auto-default')
     .option('--interval <m>', 'interval method: betting-cs (anytime valid), betting (tuned for --trials), student-t (comparison only)')
     .option('--trial-cost <images>', 'cost of one trial set-up in image evaluations, for --images auto', parseFloatOption('--trial-cost'))
-    .option('--format <f>', 'stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16', 'float32')
-    .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
-    .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf/NaN -> +-1e31, tiny -> 0)', 'ieee')
-    .option('--reference-surface', 'scalar thresholds and weight bounds are immune, as scalar thresholds in the reference toolbox')
-    .option('--surface <kinds>', `what faults hit: comma-separated ${SURFACE_KINDS.join(',')}`, SURFACE_KINDS.join(','))
-    .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
     .option('--eval-limit <n>', 'evaluate each trial on the first n records only', parseIntOption('--eval-limit', 1))
     .option('--seed <s>', 'campaign seed (fault plans are a pure function of seed, BER and trial)', parseIntOption('--seed', 0), 0)
     .option('--workers <w>', `worker threads (each runs whole trials; at most the trials and ${WORKERS_PER_CORE} per core)`, parseIntOption('--workers', 1), 1)
@@ -127,14 +115,13 @@ export function registerCampaign(program: Command): void {
     .option('--queue <redis-url>', 'coordinate the campaign through Redis; `proact worker --queue <redis-url>` processes run the trials (docs/cluster.md)')
     .option('--queue-prefix <p>', 'Redis key prefix of the queue', 'proact')
     .option('--queue-batch <n>', 'trials per queue job', parseIntOption('--queue-batch', 1), 5)
-    .option('--queue-timeout <s>', 'stop when no trial finished for s seconds', parseIntOption('--queue-timeout', 1), 1800)
+    .option('--queue-timeout <s>', 'stop when no trial finished for s seconds', parseIntOption('--queue-timeout', 1), 1800);
+  addFaultModelOptions(cmd)
     .action(async (o: CampaignCli, command: Command) => {
       if (!o.model) throw new ProactError('campaign: --model <file> is required');
       if (!o.data) throw new ProactError('campaign: --data <dir> is required');
-      if (o.bn !== 'fold' && o.bn !== 'immune') throw new ProactError(`--bn ${o.bn}: expected fold or immune`);
-      if (o.policy !== 'ieee' && o.policy !== 'reference') throw new ProactError(`--policy ${o.policy}: expected ieee or reference`);
       if (o.queue && command.getOptionValueSource('workers') === 'cli') throw new ProactError('--workers with --queue: the trials run in `proact worker` processes; give them --concurrency instead');
-      const surface = parseSurfaceKinds(o.surface);
+      const faults = faultModelFromFlags(o);
       guardOutputs(
         [{ path: o.db, what: '--db', createsFolder: true }, o.csv === undefined ? undefined : { path: o.csv, what: '--csv' }],
         [{ path: o.model, what: '--model' }, { path: o.data, what: '--data' }],
@@ -152,12 +139,7 @@ export function registerCampaign(program: Command): void {
         wave: o.wave,
         minTrials: o.minTrials,
         confidence: o.confidence,
-        format: o.format,
-        count: o.count,
-        policy: o.policy,
-        referenceSurface: !!o.referenceSurface,
-        surface,
-        foldBatchNorm: o.bn === 'fold',
+        faults,
         seed: o.seed,
         workers: capped.workers,
         batchSize: o.batch,

@@ -5,7 +5,8 @@
 import cliProgress from 'cli-progress';
 import { ProactError, printable } from '../util/errors.js';
 import { describeActivation, type ActivationFunction } from '../graph/index.js';
-import { SURFACE_KINDS, type SurfaceKind } from '../faults/index.js';
+import type { Command } from 'commander';
+import { DEFAULT_FAULT_MODEL, SURFACE_KINDS, parseBatchNormMode, resolveFaultModel, type FaultModel } from '../faults/index.js';
 
 /**
  * Parses an integer option value (commander passes strings) in [min, max]. Empty text is refused (Number('')
@@ -41,13 +42,44 @@ export function parseNumberList(flag: string): (v: string) => number[] {
   };
 }
 
-/** A --surface value: comma-separated surface kinds (weight, bias, threshold, bound). */
-export function parseSurfaceKinds(text: string): SurfaceKind[] {
-  const kinds = text.split(',').map((s) => s.trim());
-  for (const k of kinds) {
-    if (!(SURFACE_KINDS as readonly string[]).includes(k)) throw new ProactError(`--surface ${text}: unknown kind '${k}' (use ${SURFACE_KINDS.join(', ')})`);
-  }
-  return kinds as SurfaceKind[];
+/** The fault-model flags a command reads (commander's values: strings and a switch). */
+export interface FaultModelFlags {
+  format: string;
+  count: string;
+  policy: string;
+  referenceSurface?: boolean;
+  surface: string;
+  bn?: string;
+}
+
+/**
+ * Declares the fault-model flags (--format, --count, --policy, --reference-surface, --surface and, unless
+ * `bn` is false, --bn) on `command`, with `defaults` (DEFAULT_FAULT_MODEL unless given) and an optional
+ * prefix for the help text (e.g. 'ftclipact: '). One declaration for campaign, faults show and harden.
+ */
+export function addFaultModelOptions(command: Command, o: { defaults?: Partial<FaultModel>; helpPrefix?: string; bn?: boolean; formatHelp?: string } = {}): Command {
+  const d = { ...DEFAULT_FAULT_MODEL, ...o.defaults };
+  const p = o.helpPrefix ?? '';
+  command
+    .option('--format <f>', o.formatHelp ?? `${p}stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16`, d.format)
+    .option('--count <m>', `${p}fault count model: bernoulli, reference, poisson, fixed:K`, d.count)
+    .option('--policy <p>', `${p}float32 flipped values: ieee (keep Inf/NaN) or reference (Inf/NaN -> +-1e31, tiny -> 0)`, d.policy)
+    .option('--reference-surface', `${p}scalar thresholds and weight bounds are immune, as scalar thresholds in the reference toolbox`)
+    .option('--surface <kinds>', `${p}what faults hit: comma-separated ${SURFACE_KINDS.join(',')}`, d.surface.join(','));
+  if (o.bn !== false) command.option('--bn <mode>', `${p}BatchNorm: fold (into convs, then hit) or immune`, d.foldBatchNorm ? 'fold' : 'immune');
+  return command;
+}
+
+/** The fault model of the flags declared by addFaultModelOptions, checked (one-line errors name the flag). */
+export function faultModelFromFlags(f: FaultModelFlags): FaultModel {
+  return resolveFaultModel({
+    format: f.format,
+    count: f.count,
+    policy: f.policy,
+    surface: f.surface,
+    referenceSurface: f.referenceSurface === true,
+    ...(f.bn === undefined ? {} : { foldBatchNorm: parseBatchNormMode(f.bn) }),
+  });
 }
 
 export interface Progress {

@@ -9,15 +9,29 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { applyPlanToBytes, campaignPlanner, faultSurface, makeFaultable, sha256, type SurfaceKind } from '../campaign/index.js';
+import { applyPlanToBytes, campaignPlanner, faultSurface, makeFaultable, sha256 } from '../campaign/index.js';
 import { openDataset, subset, type Split } from '../data/index.js';
-import { SURFACE_KINDS, checkBer, planFromJSON, planToJSON, surfaceHash, trialImages, type FaultPlan, type FloatPolicy, type Sampling, type SurfaceShape } from '../faults/index.js';
+import {
+  SURFACE_KINDS,
+  checkBer,
+  parseBatchNormMode,
+  planFromJSON,
+  planToJSON,
+  resolveFaultModel,
+  surfaceHash,
+  trialImages,
+  type FaultModelInput,
+  type FaultPlan,
+  type Sampling,
+  type SurfaceKind,
+  type SurfaceShape,
+} from '../faults/index.js';
 import { prepareGraph, readOnnxFile, type Graph } from '../graph/index.js';
 import { Session, evaluate } from '../runtime/index.js';
 import { ProactError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { checkInputFile, guardOutputs } from '../util/outputs.js';
-import { log, parseFloatOption, parseIntOption, parseSurfaceKinds, table } from './common.js';
+import { addFaultModelOptions, faultModelFromFlags, log, parseFloatOption, parseIntOption, table, type FaultModelFlags } from './common.js';
 
 const ALL_KINDS = SURFACE_KINDS;
 
@@ -30,13 +44,8 @@ export interface TrialPlanOptions {
   trial: number;
   /** Campaign seed (default 0, as the campaign). */
   seed?: number;
-  format?: string;
-  count?: string;
-  policy?: FloatPolicy;
-  referenceSurface?: boolean;
-  surface?: SurfaceKind[];
-  /** Fold BatchNorm into convs before injection (default true, as the campaign). */
-  foldBatchNorm?: boolean;
+  /** The campaign's fault model (defaults as the campaign's). */
+  faults?: FaultModelInput;
   /** How the campaign sampled its trials (a stratified trial number encodes its stratum). */
   sampling?: Sampling;
 }
@@ -49,10 +58,10 @@ function loadPrepared(model: string, foldBatchNorm: boolean): Graph {
 /** The plan a campaign with these options injects in trial `trial` at `ber`, and the planner's surface size. */
 export function planOfTrial(o: TrialPlanOptions): { plan: FaultPlan; surfaceBits: number } {
   checkBer(o.ber);
-  const format = o.format ?? 'float32';
-  const graph = loadPrepared(o.model, o.foldBatchNorm ?? true);
-  const surface = faultSurface(graph, { format, kinds: o.surface ?? [...ALL_KINDS], referenceSurface: o.referenceSurface ?? false });
-  const planner = campaignPlanner(surface, { ...o, format }, o.seed ?? 0);
+  const faults = resolveFaultModel(o.faults);
+  const graph = loadPrepared(o.model, faults.foldBatchNorm);
+  const surface = faultSurface(graph, { format: faults.format, kinds: faults.surface, referenceSurface: faults.referenceSurface });
+  const planner = campaignPlanner(surface, { faults, ...(o.sampling ? { sampling: o.sampling } : {}) }, o.seed ?? 0);
   return { plan: planner.plan(o.ber, o.trial), surfaceBits: planner.totalBits };
 }
 
@@ -215,7 +224,8 @@ function checkBeforeValues(plan: FaultPlan, surface: readonly { name: string; va
  */
 function checkPlanIsTrials(plan: FaultPlan, faultable: ReturnType<typeof makeFaultable>, o: ReplayOptions): void {
   const sampling = plan.stratum === null ? 'plain' : 'stratified';
-  const again = campaignPlanner(faultable.surface, { format: plan.format, count: plan.count, policy: plan.policy, referenceSurface: plan.referenceSurface, sampling }, plan.seed).plan(plan.ber, plan.trial);
+  const faults = { format: plan.format, count: plan.count, policy: plan.policy, referenceSurface: plan.referenceSurface };
+  const again = campaignPlanner(faultable.surface, { faults, sampling }, plan.seed).plan(plan.ber, plan.trial);
   const same = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
   const n = Math.max(again.faults.length, plan.faults.length);
   for (let i = 0; i < n; i++) {
@@ -232,32 +242,16 @@ function checkPlanIsTrials(plan: FaultPlan, faultable: ReturnType<typeof makeFau
 
 // ---------------------------------------------------------------- commands
 
-function parseBnMode(mode: string): boolean {
-  if (mode !== 'fold' && mode !== 'immune') throw new ProactError(`--bn ${mode}: expected fold or immune`);
-  return mode === 'fold';
-}
-
 function parseSampling(sampling: string): Sampling {
   if (sampling !== 'plain' && sampling !== 'stratified') throw new ProactError(`--sampling ${sampling}: expected plain or stratified`);
   return sampling;
 }
 
-function parsePolicyOption(policy: string): FloatPolicy {
-  if (policy !== 'ieee' && policy !== 'reference') throw new ProactError(`--policy ${policy}: expected ieee or reference`);
-  return policy;
-}
-
-interface ShowCli {
+interface ShowCli extends FaultModelFlags {
   model?: string;
   ber?: number;
   trial?: number;
   seed: number;
-  format: string;
-  count: string;
-  policy: string;
-  referenceSurface?: boolean;
-  surface: string;
-  bn: string;
   json?: boolean;
   out?: string;
   sampling: string;
@@ -294,22 +288,17 @@ const pct = (v: number) => (v * 100).toFixed(2);
 export function registerFaults(program: Command): void {
   const cmd = program.command('faults').description('fault plans: show the plan of a campaign trial, or replay a saved plan');
 
-  cmd
+  const show = cmd
     .command('show')
     .description('print the fault plan a campaign with these options injects in one trial (table, --json or --out plan.json)')
     .option('--model <file>', 'ONNX model (plain or hardened)')
     .option('--ber <b>', 'bit error rate in (0, 1)', parseFloatOption('--ber'))
     .option('--trial <t>', 'trial index', parseIntOption('--trial', 0))
     .option('--seed <s>', 'campaign seed', parseIntOption('--seed', 0), 0)
-    .option('--format <f>', 'stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16', 'float32')
-    .option('--count <m>', 'fault count model: bernoulli, reference, poisson, fixed:K', 'bernoulli')
-    .option('--policy <p>', 'float32 flipped values: ieee (keep Inf/NaN) or reference (Inf/NaN -> +-1e31, tiny -> 0)', 'ieee')
-    .option('--reference-surface', 'scalar thresholds and weight bounds are immune, as scalar thresholds in the reference toolbox')
-    .option('--surface <kinds>', `what faults hit: comma-separated ${SURFACE_KINDS.join(',')}`, SURFACE_KINDS.join(','))
-    .option('--bn <mode>', 'BatchNorm: fold (into convs, then hit) or immune', 'fold')
     .option('--sampling <s>', "the campaign's sampling: plain, or stratified (trial h x 2^24 + j is the j-th trial of stratum h)", 'plain')
     .option('--json', 'print the plan as JSON')
-    .option('--out <file>', 'write the plan as JSON to a file (for faults replay)')
+    .option('--out <file>', 'write the plan as JSON to a file (for faults replay)');
+  addFaultModelOptions(show)
     .action((o: ShowCli) => {
       if (!o.model) throw new ProactError('faults show: --model <file> is required');
       if (o.ber === undefined) throw new ProactError('faults show: --ber <b> is required (the bit error rate, e.g. 1e-5)');
@@ -320,12 +309,7 @@ export function registerFaults(program: Command): void {
         ber: o.ber,
         trial: o.trial,
         seed: o.seed,
-        format: o.format,
-        count: o.count,
-        policy: parsePolicyOption(o.policy),
-        referenceSurface: !!o.referenceSurface,
-        surface: parseSurfaceKinds(o.surface),
-        foldBatchNorm: parseBnMode(o.bn),
+        faults: faultModelFromFlags(o),
         sampling: parseSampling(o.sampling),
       });
       if (o.out) {
@@ -353,7 +337,7 @@ export function registerFaults(program: Command): void {
       if (!o.plan) throw new ProactError('faults replay: --plan <file> is required');
       if (!o.data) throw new ProactError('faults replay: --data <dir> is required');
       if (o.split !== 'train' && o.split !== 'test') throw new ProactError(`--split ${o.split}: expected train or test`);
-      const opts: ReplayOptions = { model: o.model, plan: o.plan, data: o.data, split: o.split, batchSize: o.batch, threads: o.threads, foldBatchNorm: parseBnMode(o.bn) };
+      const opts: ReplayOptions = { model: o.model, plan: o.plan, data: o.data, split: o.split, batchSize: o.batch, threads: o.threads, foldBatchNorm: parseBatchNormMode(o.bn) };
       if (o.evalLimit !== undefined) opts.evalLimit = o.evalLimit;
       if (o.images !== undefined) opts.images = o.images;
       const r = await replayPlan(opts);

@@ -22,6 +22,7 @@ import {
   FITACT_DEFAULTS,
   FTCLIPACT_DEFAULTS,
   FTCLIPACT_MODES,
+  FTCLIPACT_SURFACE,
   FTCLIPACT_REFERENCE,
   PROACT_DEFAULTS,
   GRANULARITIES,
@@ -57,12 +58,12 @@ import {
   type WeightClipGranularity,
 } from '../harden/index.js';
 import { stopOnSignals } from './stop.js';
-import { activationCounts, log, parseFloatOption, parseIntOption, parseNumberList, parseSurfaceKinds, progressBar, table, type Progress } from './common.js';
+import { activationCounts, log, parseFloatOption, parseIntOption, parseNumberList, addFaultModelOptions, faultModelFromFlags, progressBar, table, type FaultModelFlags, type Progress } from './common.js';
 
 export const HARDEN_METHODS = ['ranger', 'ranger-zero', 'ftclipact', 'fitact', 'proact', 'weight-clip'] as const;
 export type HardenMethod = (typeof HARDEN_METHODS)[number];
 
-interface HardenCli {
+interface HardenCli extends FaultModelFlags {
   skipUnsupported?: boolean;
   method?: string;
   model?: string;
@@ -87,11 +88,6 @@ interface HardenCli {
   fiTolerance: number;
   fiImages: number;
   fiMode: string;
-  format: string;
-  referenceSurface?: boolean;
-  count: string;
-  policy: string;
-  surface: string;
   workers: number;
   // FitAct / ProAct
   trainImages?: number;
@@ -232,10 +228,8 @@ function weightClipGranularity(o: HardenCli, method: HardenMethod | undefined): 
 }
 
 function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress']): FtClipActOptions {
-  const surface = parseSurfaceKinds(o.surface);
   if (!(FTCLIPACT_MODES as readonly string[]).includes(o.fiMode))
     throw new ProactError(`--fi-mode ${o.fiMode}: expected toolbox (every layer clipped, faults anywhere) or paper (only the searched layer clipped and faulted)`);
-  if (o.policy !== 'ieee' && o.policy !== 'reference') throw new ProactError(`--policy ${o.policy}: expected ieee or reference`);
   const opts: FtClipActOptions = {
     bers: o.fiBers,
     repetitions: o.fiRepetitions,
@@ -246,11 +240,7 @@ function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress
     images: o.fiImages,
     mode: o.fiMode as FtClipActMode,
     seed: o.seed,
-    format: o.format,
-    count: o.count,
-    policy: o.policy,
-    surface,
-    referenceSurface: !!o.referenceSurface,
+    faults: faultModelFromFlags(o),
     threads: o.threads,
     workers: o.workers,
     batchSize: evalBatch(o),
@@ -262,7 +252,7 @@ function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress
 export function registerHarden(program: Command): void {
   const ref = FTCLIPACT_REFERENCE;
   const dflt = FTCLIPACT_DEFAULTS;
-  program
+  const harden = program
     .command('harden')
     .description('replace activation layers (ReLU, ReLU6, LeakyReLU, PReLU, SiLU, HardSwish, GELU) by clipped activations (ranger, ranger-zero, ftclipact, fitact, proact) and/or bound the stored weights (weight-clip, --weight-clip), and write the hardened ONNX, its thresholds and the decision log')
     .option('--method <m>', `hardening method: ${HARDEN_METHODS.join(', ')}`)
@@ -289,13 +279,8 @@ export function registerHarden(program: Command): void {
     .option('--fi-rounds <n>', `ftclipact: most rounds per layer (ref ${ref.rounds})`, parseIntOption('--fi-rounds', 1), dflt.rounds)
     .option('--fi-min-rounds <n>', `ftclipact: rounds before the early stop (ref ${ref.minRounds})`, parseIntOption('--fi-min-rounds', 1), dflt.minRounds)
     .option('--fi-tolerance <a>', `ftclipact: early stop when adjacent scores differ by <= a (accuracy, ref ${ref.tolerance})`, parseFloatOption('--fi-tolerance'), dflt.tolerance)
+    .option('--fi-mode <m>', 'ftclipact: what a candidate is scored on: toolbox (every layer clipped, faults anywhere, as the reference toolbox) or paper (unprotected model, only the searched layer clipped and faulted, as FT-ClipAct was published)', 'toolbox')
     .option('--fi-images <n>', `ftclipact: training images per trial (ref: its whole sub-train set, ~${ref.images})`, parseIntOption('--fi-images', 1), dflt.images)
-    .option('--fi-mode <m>', "ftclipact: what a candidate is scored on: toolbox (every layer clipped, faults anywhere, as the reference toolbox) or paper (unprotected model, only the searched layer clipped and faulted, as FT-ClipAct was published)", 'toolbox')
-    .option('--format <f>', 'stored number format (float32, q15.16, int8, ...): hardening runs on the model with its weights and biases quantised to it, as the reference; ftclipact also injects its faults in it', 'float32')
-    .option('--reference-surface', 'ftclipact: scalar thresholds are immune to faults and never quantised, as in the reference toolbox')
-    .option('--count <m>', 'ftclipact: fault count model (bernoulli, reference, poisson, fixed:K)', 'bernoulli')
-    .option('--policy <p>', 'ftclipact: flipped float32 values: ieee or reference', 'ieee')
-    .option('--surface <kinds>', 'ftclipact: what faults hit (weight,bias,threshold)', 'weight,bias,threshold')
     .option('--workers <w>', 'ftclipact: worker threads for trials', parseIntOption('--workers', 1), 1)
     .option('--train-images <n>', `fitact/proact: training images, a seeded subset (default ${FITACT_DEFAULTS.images}; ref all)`, parseIntOption('--train-images', 1))
     .option('--k <k>', `fitact/proact: steepness of smooth-zero (default ${FITACT_DEFAULTS.k})`, parseFloatOption('--k'))
@@ -314,7 +299,16 @@ export function registerHarden(program: Command): void {
     .option('--no-early-rollback', 'proact: run every trial to its end and test once (paper era); by default a trial already outside the tolerance after an epoch stops there')
     .option('--fresh', 'fitact/proact: ignore an existing training checkpoint and start again')
     .option('--skip-unsupported', 'leave activations proact cannot clip (Elu, Selu, Softplus, ...) unclipped instead of stopping')
-    .option('--json', 'print the result as JSON')
+    .option('--json', 'print the result as JSON');
+  // FT-ClipAct's trials: the campaign's fault-model flags, its surface default without weight bounds, no --bn
+  // (the search injects into the graph as given).
+  addFaultModelOptions(harden, {
+    defaults: { surface: FTCLIPACT_SURFACE },
+    helpPrefix: 'ftclipact: ',
+    bn: false,
+    // --format is not FT-ClipAct's alone: every method hardens the model quantised to it.
+    formatHelp: 'stored number format (float32, q15.16, int8, ...): every method hardens the model with its weights and biases quantised to it, as the reference; ftclipact also injects its faults in it',
+  })
     .action(async (o: HardenCli) => {
       const method = checkMethod(o);
       if (!o.model) throw new ProactError('harden: --model <file> is required');

@@ -32,6 +32,18 @@ export {
   type FlipSite,
 } from './counts.js';
 export {
+  DEFAULT_FAULT_MODEL,
+  describeFaultModel,
+  faultModelFromJSON,
+  faultModelToJSON,
+  parseBatchNormMode,
+  parseSurfaceKinds,
+  resolveFaultModel,
+  type BatchNormMode,
+  type FaultModel,
+  type FaultModelInput,
+} from './spec.js';
+export {
   FaultPlanner,
   PLAN_VERSION,
   SURFACE_KINDS,

@@ -24,12 +24,11 @@ import { parseFormat, toFormat, type EncodedTensor, type NumberFormat } from './
 import { flippedValue, parseFloatPolicy, type FloatPolicy } from './policy.js';
 import { checkSeed, checkTrial, trialStream } from './prng.js';
 import { STRATUM_STRIDE, criticalSet, sampleStratumSites, strataCount, type CriticalSet } from './strata.js';
+import { SURFACE_KINDS, resolveFaultModel, type FaultModel, type FaultModelInput, type SurfaceKind } from './spec.js';
 
 export const PLAN_VERSION = 1;
 
-export type SurfaceKind = 'weight' | 'bias' | 'threshold' | 'bound';
-/** Every surface kind: what campaigns hit by default. */
-export const SURFACE_KINDS: readonly SurfaceKind[] = ['weight', 'bias', 'threshold', 'bound'];
+export { SURFACE_KINDS, type SurfaceKind } from './spec.js';
 
 /** The shape of a stored tensor that faults can hit (what identifies a model's surface). */
 export interface SurfaceShape {
@@ -48,14 +47,11 @@ export interface SurfaceTensor extends SurfaceShape {
 export interface PlannerOptions {
   /** Campaign seed: an integer in [0, 2^53). */
   readonly seed: number;
-  /** Number format of the stored words (default float32). */
-  readonly format?: string | NumberFormat;
-  /** Fault count model (default bernoulli). */
-  readonly count?: string | CountModel;
-  /** What a flipped float becomes (default ieee). */
-  readonly policy?: FloatPolicy;
-  /** Scalar thresholds are immune, as in the reference (default false: they are hit like any value). */
-  readonly referenceSurface?: boolean;
+  /**
+   * The fault model (defaults: DEFAULT_FAULT_MODEL). The planner uses its format, count model, policy and
+   * reference surface; which kinds of tensors and how BatchNorm is stored decide the surface it is given.
+   */
+  readonly faults?: FaultModelInput;
   /**
    * 'stratified' (bernoulli counts only): trial h * STRATUM_STRIDE + j is the j-th trial of stratum h of
    * the critical-flip strata (faults/strata.ts); 'plain' (default): every trial is an unconditional draw.
@@ -144,6 +140,8 @@ export function isHittable(t: SurfaceShape, referenceSurface: boolean): boolean 
  */
 export class FaultPlanner {
   readonly surfaceHash: string;
+  /** The fault model, resolved. */
+  readonly faults: FaultModel;
   readonly format: NumberFormat;
   readonly count: CountModel;
   readonly policy: FloatPolicy;
@@ -159,10 +157,11 @@ export class FaultPlanner {
     checkSurface(surface, true);
     checkSeed(options.seed);
     this.seed = options.seed;
-    this.format = toFormat(options.format ?? 'float32');
-    this.count = toCountModel(options.count ?? 'bernoulli');
-    this.policy = parseFloatPolicy(options.policy ?? 'ieee');
-    this.referenceSurface = options.referenceSurface ?? false;
+    this.faults = resolveFaultModel(options.faults);
+    this.format = toFormat(this.faults.format);
+    this.count = toCountModel(this.faults.count);
+    this.policy = this.faults.policy;
+    this.referenceSurface = this.faults.referenceSurface;
     this.surfaceHash = surfaceHash(surface);
     this.hittable = surface.filter((t) => isHittable(t, this.referenceSurface));
     this.sampling = options.sampling ?? 'plain';

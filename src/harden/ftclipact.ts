@@ -32,7 +32,7 @@
 import { ProactError } from '../util/errors.js';
 import { activationLayers, parameterLayers, type Graph } from '../graph/index.js';
 import type { Dataset } from '../data/index.js';
-import { FaultPlanner, checkBer, parseCountModel, parseFloatPolicy, parseFormat, type FloatPolicy, type SurfaceKind } from '../faults/index.js';
+import { FaultPlanner, checkBer, resolveFaultModel, type FaultModelInput, type SurfaceKind } from '../faults/index.js';
 import { Session } from '../runtime/index.js';
 import { TrialPool, makeFaultable, predictAll, type EvalSet, type TrialContext, type TrialTask } from '../campaign/index.js';
 import { graphAccuracy } from './accuracy.js';
@@ -64,6 +64,9 @@ export interface FtClipActBudget {
  * units on its 4-interval axis, i.e. 0.2 / 0.8 = 0.25 points = 0.0025 of our mean-height score.
  * images: the toolbox uses its whole `sub_train` loader; 1000 stands for that here.
  */
+/** What the search's faults hit by default: the model's weights, biases and the clipping thresholds (no weight bounds). */
+export const FTCLIPACT_SURFACE: readonly SurfaceKind[] = ['weight', 'bias', 'threshold'];
+
 export const FTCLIPACT_REFERENCE: Readonly<FtClipActBudget> = {
   bers: [1e-7, 1e-6, 3e-6, 1e-5, 3e-5],
   repetitions: 20,
@@ -108,15 +111,11 @@ export interface FtClipActOptions extends Partial<FtClipActBudget> {
   layers?: number[];
   /** Seed of the training-image subset and of the fault patterns (default 0). */
   seed?: number;
-  /** Stored number format of the injected model (default float32). */
-  format?: string;
-  /** Fault count model (default bernoulli). */
-  count?: string;
-  policy?: FloatPolicy;
-  /** What faults hit (default weights, biases and thresholds). */
-  surface?: SurfaceKind[];
-  /** Scalar thresholds immune, as in the reference (default false). */
-  referenceSurface?: boolean;
+  /**
+   * The fault model of the search's trials (defaults: DEFAULT_FAULT_MODEL, but the surface defaults to
+   * FTCLIPACT_SURFACE). Its BatchNorm handling is not used: the search injects into the graph as given.
+   */
+  faults?: FaultModelInput;
   threads?: number;
   /** Worker threads for trials (default 1: in process). */
   workers?: number;
@@ -251,11 +250,7 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
   };
   checkBudget(budget);
   const seed = opts.seed ?? 0;
-  const format = parseFormat(opts.format ?? 'float32').name;
-  parseCountModel(opts.count ?? 'bernoulli');
-  const policy = parseFloatPolicy(opts.policy ?? 'ieee');
-  const surface = opts.surface ?? ['weight', 'bias', 'threshold'];
-  const referenceSurface = opts.referenceSurface ?? false;
+  const faults = resolveFaultModel({ surface: FTCLIPACT_SURFACE, ...opts.faults });
   const threads = opts.threads ?? 1;
   const batchSize = opts.batchSize ?? 128;
   const workers = opts.workers ?? 1;
@@ -280,16 +275,16 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
   /** Mean accuracy under faults, per BER, of the candidate's model (candidateModel). */
   const scoreOf = async (layer: number, threshold: number, onTrial: () => void): Promise<CandidateScore> => {
     const candidate = candidateModel(graph, profile, mode, current, layer, threshold, feeding);
-    const faultable = makeFaultable(candidate.graph, { format, kinds: surface, referenceSurface });
+    const faultable = makeFaultable(candidate.graph, { format: faults.format, kinds: faults.surface, referenceSurface: faults.referenceSurface });
     const faulted = candidate.faulted;
     const faultSurface = faulted ? faultable.surface.filter((t) => faulted.has(t.name)) : faultable.surface;
     // Paper mode on a surface of scalar thresholds alone, immune under the reference surface, would inject nothing.
-    if (faultSurface.every((t) => t.scalarThreshold === true && referenceSurface))
-      throw new ProactError(`ftclipact --fi-mode paper: activation layer ${layer} ('${profile.layers[layer]!.node}') has no conv/linear weights feeding it in the fault surface (${surface.join(',')}${referenceSurface ? ', scalar thresholds immune' : ''}); add weight,bias to --surface or use --fi-mode toolbox`);
+    if (faultSurface.every((t) => t.scalarThreshold === true && faults.referenceSurface))
+      throw new ProactError(`ftclipact --fi-mode paper: activation layer ${layer} ('${profile.layers[layer]!.node}') has no conv/linear weights feeding it in the fault surface (${faults.surface.join(',')}${faults.referenceSurface ? ', scalar thresholds immune' : ''}); add weight,bias to --surface or use --fi-mode toolbox`);
     const cleanSession = await Session.create(faultable.bytes, { threads });
     const clean = await predictAll(cleanSession, evalSet, batchSize).finally(() => cleanSession.release());
     imagesProcessed += evalSet.count;
-    const planner = new FaultPlanner(faultSurface, { seed, format, count: opts.count ?? 'bernoulli', policy, referenceSurface });
+    const planner = new FaultPlanner(faultSurface, { seed, faults });
     const context: TrialContext = {
       bytes: faultable.bytes,
       offsets: faultable.offsets,

@@ -25,7 +25,6 @@ import {
   plannedTrials,
   prepareCampaign,
   berDesign,
-  resolveSampling,
   runDesign,
   storedValues,
   summarizeCampaign,
@@ -35,9 +34,23 @@ import {
   type CampaignResult,
   type PreparedCampaign,
   type ResultStore,
+  type TrialSpec,
 } from '../campaign/index.js';
 import { ProactError } from '../util/errors.js';
-import { batchJobId, batches, campaignJobPrefix, makeRecipe, parseBatchResult, waveJobId, waveQueueName, type CampaignRecipe, type TrialBatchJob, type TrialBatchResult, type WaveJob } from './protocol.js';
+import {
+  batchJobId,
+  campaignJobPrefix,
+  makeRecipe,
+  parseBatchResult,
+  trialBatches,
+  waveJobId,
+  waveQueueName,
+  type CampaignRecipe,
+  type QueuedTrial,
+  type TrialBatchJob,
+  type TrialBatchResult,
+  type WaveJob,
+} from './protocol.js';
 import {
   bullConnection,
   checkPrefix,
@@ -105,12 +118,6 @@ export async function runQueuedCampaign(o: QueuedCampaignOptions): Promise<Campa
   if (!(Number.isInteger(batch) && batch >= 1)) throw new ProactError(`--queue-batch ${batch}: expected an integer >= 1`);
   const idleSeconds = o.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT_S;
   if (!(idleSeconds > 0)) throw new ProactError(`--queue-timeout ${idleSeconds}: expected a number of seconds > 0`);
-  // The queue runs plain sampling over fixed image counts (its waves are prefixes of trial numbers): those
-  // are its defaults, and asking for strata or automatic image counts is refused.
-  o = { ...o, sampling: o.sampling === undefined || o.sampling === 'auto' ? 'plain' : o.sampling, images: o.images ?? 'all' };
-  const design = resolveSampling(o);
-  if (design.sampling !== 'plain' || design.images === 'auto')
-    throw new ProactError('--queue runs plain sampling over a fixed number of images per trial: drop --sampling stratified / --images auto (or run the campaign locally)');
   await checkRedis(target);
 
   const prepared = await prepareCampaign(o, o.threads ?? 2);
@@ -178,6 +185,8 @@ class Coordinator {
   private failure: unknown;
   private readonly jobPrefix: string;
   private readonly accuracies = new Map<number, number[]>();
+  /** Per BER, the trials the design issued and their image counts: what a job result may store. */
+  private readonly issued = new Map<number, Map<number, number>>();
   private readonly decided = new Map<number, boolean>();
   private readonly failedReasons = new Map<string, string>();
   private readonly samples: [number, number][] = [];
@@ -207,6 +216,7 @@ class Coordinator {
     this.jobPrefix = campaignJobPrefix(recipe.key);
     this.doneCount = done.size;
     for (const ber of bers) this.accuracies.set(ber, store.trials(campaignId, ber).map((t) => t.accuracy));
+    for (const ber of bers) this.issued.set(ber, new Map());
   }
 
   get aborted(): boolean {
@@ -278,8 +288,8 @@ class Coordinator {
   async run(): Promise<void> {
     await Promise.all(
       this.bers.map(async (ber) => {
-        // Plain sampling numbers a BER's trials 0, 1, 2, ... and every wave continues them: a wave is the prefix up to its last trial.
-        const runWave = (wave: readonly { trial: number }[]) => this.runWave(ber, Math.max(...wave.map((t) => t.trial)) + 1);
+        // The same design as a local run (runDesign): only the executor differs, a wave of queue jobs.
+        const runWave = (wave: readonly TrialSpec[]) => this.runWave(ber, wave.map((t) => ({ trial: t.trial, images: t.images })));
         const stored = () => storedValues(this.store, this.campaignId, ber, this.prepared.evalSet.count);
         try {
           await runDesign(berDesign(this.o, this.prepared, ber), runWave, stored, () => this.halted(), (d) => this.halfWidths.set(ber, d.halfWidth));
@@ -292,17 +302,18 @@ class Coordinator {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Makes sure every trial below `end` at `ber` gets stored: enqueues (or finds) the wave and waits for it. */
-  private async runWave(ber: number, end: number): Promise<void> {
+  /** Makes sure every trial of `wave` at `ber` gets stored: enqueues (or finds) the wave and waits for it. */
+  private async runWave(ber: number, wave: readonly QueuedTrial[]): Promise<void> {
+    const issued = this.issued.get(ber)!;
+    for (const t of wave) issued.set(t.trial, t.images);
     for (let round = 0; ; round++) {
       if (this.halted()) return;
-      const missing: number[] = [];
-      for (let t = 0; t < end; t++) if (!this.done.has(trialKey(ber, t))) missing.push(t);
+      const missing = wave.filter((t) => !this.done.has(trialKey(ber, t.trial)));
       if (missing.length === 0) return;
       if (round > MAX_REPAIR_ROUNDS) {
         throw new ProactError(`queue: ${missing.length} trials at BER ${ber} still missing after ${round} rounds of jobs; rerun the same command with --resume`);
       }
-      const parentId = waveJobId(this.recipe.key, ber, end, round);
+      const parentId = waveJobId(this.recipe.key, ber, wave, round);
       let parent = await this.redis('finding a wave', Job.fromId<WaveJob>(this.waves!, parentId));
       if (parent && (await this.redis('reading a wave', parent.getState())) === 'failed') {
         // Left by a run that stopped on a failed batch: start this wave afresh.
@@ -310,7 +321,7 @@ class Coordinator {
         parent = undefined;
       }
       if (!parent) {
-        const children: FlowJobNode[] = batches(missing, this.batch).map((trials) => ({
+        const children: FlowJobNode[] = trialBatches(missing, this.batch).map((trials) => ({
           name: 'trials',
           queueName: TRIALS_QUEUE,
           data: { recipe: this.recipe, ber, trials } satisfies TrialBatchJob,
@@ -326,7 +337,7 @@ class Coordinator {
         const node = await this.redis('enqueueing a wave', this.flows!.add({
           name: 'wave',
           queueName: waveQueueName(this.recipe.key),
-          data: { key: this.recipe.key, ber, end } satisfies WaveJob,
+          data: { key: this.recipe.key, ber, trials: wave.length } satisfies WaveJob,
           opts: { jobId: parentId, removeOnComplete: false, removeOnFail: false },
           children,
         }));
@@ -416,7 +427,8 @@ class Coordinator {
   /** Stores the new trials of a batch result (duplicates and trials of other campaigns are ignored). */
   private storeResult(result: TrialBatchResult): void {
     const fresh = result.records.filter(
-      (r) => this.accuracies.has(r.ber) && Number.isInteger(r.trial) && r.trial >= 0 && r.trial < this.trials && !this.done.has(trialKey(r.ber, r.trial)),
+      // Only trials this coordinator issued, with the images it asked for (a stale job of another design is ignored).
+      (r) => this.issued.get(r.ber)?.get(r.trial) === (r.images ?? this.prepared.evalSet.count) && !this.done.has(trialKey(r.ber, r.trial)),
     );
     if (fresh.length === 0) return;
     this.store.insertTrials(

@@ -5,8 +5,9 @@
  * Job ids are derived from the campaign key, the BER and the trial range, so enqueueing the same wave
  * twice (a coordinator restarted with --resume) finds the jobs already there instead of adding copies.
  */
-import { SURFACE_KINDS, type FloatPolicy } from '../faults/index.js';
-import type { CampaignOptions, PreparedCampaign, SurfaceKind, TrialOutcome } from '../campaign/index.js';
+import { createHash } from 'node:crypto';
+import { faultModelToJSON, resolveFaultModel, type FaultModel, type Sampling } from '../faults/index.js';
+import { resolveSampling, type CampaignOptions, type PreparedCampaign, type TrialOutcome } from '../campaign/index.js';
 import { ProactError } from '../util/errors.js';
 
 /** Everything a worker needs to run any trial of one campaign. */
@@ -28,23 +29,26 @@ export interface CampaignRecipe {
   dataId: string;
   /** Clean accuracy of the campaign's record: a worker whose runtime disagrees refuses to run. */
   cleanAccuracy: number;
-  foldBatchNorm: boolean;
-  format: string;
-  surface: SurfaceKind[];
-  count: string;
-  policy: FloatPolicy;
-  referenceSurface: boolean;
+  /** The campaign's fault model, resolved (workers read it back with faultModelFromJSON). */
+  faults: FaultModel;
+  /** How trials are drawn: a stratified trial number names its stratum (faults/strata.ts). */
+  sampling: Sampling;
   seed: number;
   batchSize: number;
-  /** Images per trial (a random subset per trial), or null for the whole evaluation set. */
-  images: number | null;
 }
 
 /** Data of one child job: a batch of trials at one BER. */
 export interface TrialBatchJob {
   recipe: CampaignRecipe;
   ber: number;
-  trials: number[];
+  /** The trials to run and how many images each evaluates (the design's choice: fixed, or per stratum). */
+  trials: QueuedTrial[];
+}
+
+/** One trial of a batch: its number (a stratified number names its stratum) and its image count. */
+export interface QueuedTrial {
+  trial: number;
+  images: number;
 }
 
 /** Return value of a child job. */
@@ -58,7 +62,8 @@ export interface TrialBatchResult {
 export interface WaveJob {
   key: string;
   ber: number;
-  end: number;
+  /** Trials in the wave. */
+  trials: number;
 }
 
 /** The recipe of a prepared campaign whose record holds `key` (paths made absolute by the caller). */
@@ -74,15 +79,10 @@ export function makeRecipe(o: CampaignOptions, prepared: PreparedCampaign, key: 
     evalLimit: o.evalLimit ?? null,
     dataId: prepared.dataId,
     cleanAccuracy: prepared.cleanAccuracy,
-    foldBatchNorm: o.foldBatchNorm ?? true,
-    format: o.format ?? 'float32',
-    surface: [...(o.surface ?? SURFACE_KINDS)],
-    count: o.count ?? 'bernoulli',
-    policy: o.policy ?? 'ieee',
-    referenceSurface: o.referenceSurface ?? false,
+    faults: faultModelToJSON(resolveFaultModel(o.faults)),
+    sampling: resolveSampling(o).sampling,
     seed: prepared.seed,
     batchSize: prepared.batchSize,
-    images: o.images === undefined || o.images === 'all' || o.images === 'auto' ? null : Math.min(o.images, prepared.evalSet.count),
   };
 }
 
@@ -91,14 +91,19 @@ export function campaignJobPrefix(key: string): string {
   return `c${key.slice(0, 32)}`;
 }
 
-/** Id of the parent job of the wave [0, end) at `ber`; `round` > 0 for a repair of trials still missing. */
-export function waveJobId(key: string, ber: number, end: number, round: number): string {
-  return `${campaignJobPrefix(key)}.ber${ber.toExponential()}.w0-${end}${round > 0 ? `.r${round}` : ''}`;
+/**
+ * Id of the parent job of a wave at `ber`; `round` > 0 for a repair of trials still missing. The design
+ * makes the same waves again from the same stored trials, so a resumed coordinator finds its waves by id:
+ * the id names the wave's first trial, its size and a hash of its (trial, images) list.
+ */
+export function waveJobId(key: string, ber: number, wave: readonly QueuedTrial[], round: number): string {
+  const digest = createHash('sha256').update(wave.map((t) => `${t.trial}:${t.images}`).join(',')).digest('hex').slice(0, 12);
+  return `${campaignJobPrefix(key)}.ber${ber.toExponential()}.w${wave[0]?.trial ?? 0}n${wave.length}h${digest}${round > 0 ? `.r${round}` : ''}`;
 }
 
-/** Id of a child job: its parent's id and the trial range it covers. */
-export function batchJobId(parentId: string, trials: readonly number[]): string {
-  return `${parentId}.t${trials[0]}-${trials[trials.length - 1]! + 1}`;
+/** Id of a child job: its parent's id and the first and last trial it covers (a batch is a run of the wave's list). */
+export function batchJobId(parentId: string, trials: readonly QueuedTrial[]): string {
+  return `${parentId}.t${trials[0]!.trial}-${trials[trials.length - 1]!.trial}`;
 }
 
 /** Name of the queue of a campaign's wave (parent) jobs: one per campaign, processed by its coordinator. */
@@ -106,9 +111,9 @@ export function waveQueueName(key: string): string {
   return `waves-${key.slice(0, 16)}`;
 }
 
-/** Groups sorted trial indices into batches of at most `size`. */
-export function batches(trials: readonly number[], size: number): number[][] {
-  const out: number[][] = [];
+/** Groups trials into batches of at most `size`, in order. */
+export function trialBatches<T>(trials: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
   for (let i = 0; i < trials.length; i += size) out.push(trials.slice(i, i + size));
   return out;
 }

@@ -19,7 +19,7 @@ import {
   type TrialContext,
   type TrialOutcome,
 } from '../campaign/index.js';
-import type { FaultPlanner } from '../faults/index.js';
+import { faultModelFromJSON, type FaultPlanner } from '../faults/index.js';
 import { isProactError, ProactError } from '../util/errors.js';
 import { checkInputFile } from '../util/outputs.js';
 import type { CampaignRecipe, TrialBatchJob, TrialBatchResult } from './protocol.js';
@@ -111,9 +111,9 @@ export async function startTrialWorker(o: TrialWorkerOptions): Promise<TrialWork
       throw isProactError(e) ? new UnrecoverableError(`worker ${name}: ${message}`) : e;
     }
     const records: TrialOutcome[] = [];
-    for (const trial of trials) {
+    for (const { trial, images } of trials) {
       if (o.trialDelayMs) await sleep(o.trialDelayMs);
-      const outcome = await runTrial(campaign.context, { ber, trial, faults: campaign.planner.plan(ber, trial).faults, images: recipe.images ?? campaign.context.evalSet.count });
+      const outcome = await runTrial(campaign.context, { ber, trial, faults: campaign.planner.plan(ber, trial).faults, images });
       records.push(outcome);
       o.onTrial?.(outcome);
     }
@@ -203,16 +203,14 @@ async function loadRecipe(recipe: CampaignRecipe, threads: number): Promise<Load
       `${recipe.model}: sha256 ${hash.slice(0, 12)}... differs from ${id}'s model ${recipe.modelHash.slice(0, 12)}...; this machine has another file at that path — copy the campaign's model there`,
     );
   }
+  const faults = faultModelFromJSON(recipe.faults, id);
   const inputs = loadCampaignInputs({
     model: recipe.model,
     data: recipe.data,
     split: recipe.split,
     evalOffset: recipe.evalOffset,
     ...(recipe.evalLimit === null ? {} : { evalLimit: recipe.evalLimit }),
-    foldBatchNorm: recipe.foldBatchNorm,
-    format: recipe.format,
-    surface: recipe.surface,
-    referenceSurface: recipe.referenceSurface,
+    faults,
   });
   if (inputs.modelHash !== recipe.modelHash) {
     throw new ProactError(`${recipe.model}: the file changed while it was read; rerun the worker once it is stable`);
@@ -231,6 +229,6 @@ async function loadRecipe(recipe: CampaignRecipe, threads: number): Promise<Load
   }
   return {
     context: trialContext(inputs, clean, recipe.batchSize, threads, recipe.seed),
-    planner: campaignPlanner(inputs.faultable.surface, recipe, recipe.seed),
+    planner: campaignPlanner(inputs.faultable.surface, { faults, sampling: recipe.sampling }, recipe.seed),
   };
 }

@@ -95,7 +95,7 @@ test('a campaign killed with SIGKILL resumes with --resume: every trial once, sa
 test('different options never mix into the same campaign', async () => {
   const db = join(dir, 'mix.sqlite');
   await runCampaign({ ...base, db, bers: [1e-3], trials: 2 });
-  await runCampaign({ ...base, db, bers: [1e-3], trials: 2, format: 'q15.16' });
+  await runCampaign({ ...base, db, bers: [1e-3], trials: 2, faults: { format: 'q15.16' } });
   const s = openStore(db, { readonly: true });
   try {
     assert.equal(s.listCampaigns().length, 2);

@@ -14,11 +14,11 @@ import {
   canonicalJson,
   exportTrialsCsv,
   openStore,
-  summarizeCampaign,
   trialKey,
   type CampaignSpec,
   type TrialRecord,
 } from '../../src/campaign/store.js';
+import { summarizeCampaign } from '../../src/campaign/summary.js';
 import { skipMissing } from '../helpers/requirements.js';
 import { aucLog10, summarize } from '../../src/campaign/stats.js';
 import { ProactError } from '../../src/util/errors.js';

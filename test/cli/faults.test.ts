@@ -41,7 +41,7 @@ const configurations: { name: string; campaign: Omit<CampaignOptions, 'model' | 
   { name: 'defaults', campaign: { bers: [3e-4], trials: 2, seed: 7 }, flags: ['--seed', '7'] },
   {
     name: 'int8, fixed:3, weights only',
-    campaign: { bers: [1e-3], trials: 2, seed: 11, format: 'int8', count: 'fixed:3', surface: ['weight'] },
+    campaign: { bers: [1e-3], trials: 2, seed: 11, faults: { format: 'int8', count: 'fixed:3', surface: ['weight'] } },
     flags: ['--seed', '11', '--format', 'int8', '--count', 'fixed:3', '--surface', 'weight'],
   },
 ];
@@ -67,7 +67,7 @@ for (const config of configurations) {
       const r = JSON.parse(replay.stdout) as ReplayJson;
       assert.equal(r.images, 300);
       assert.deepEqual([r.accuracy, r.sdc, r.due], [trial.accuracy, trial.sdc, trial.due], `trial ${trial.trial}: replay = campaign`);
-      assert.deepEqual(r.surface, config.campaign.surface ?? ['weight', 'bias']); // the tiny CNN has no thresholds
+      assert.deepEqual(r.surface, config.campaign.faults?.surface ?? ['weight', 'bias']); // the tiny CNN has no thresholds
       results.push(r);
     }
     // The trials differ from each other, so matching them is not matching a constant.

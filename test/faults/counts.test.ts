@@ -164,7 +164,7 @@ test('reference on a ResNet-20 surface: exactly floor(numel * bits * BER) per te
 
   const surface = resnet20Surface();
   for (const [format, bits, ber] of [['float32', 32, 1e-5], ['q15.16', 32, 3e-5], ['int8', 8, 1e-5], ['float32', 32, 1e-7]] as const) {
-    const planner = new FaultPlanner(surface, { seed: 7, format, count: 'reference' });
+    const planner = new FaultPlanner(surface, { seed: 7, faults: { format, count: 'reference' } });
     const expected = floors(bits, ber);
     for (const trial of [0, 1, 2]) {
       const plan = planner.plan(ber, trial);

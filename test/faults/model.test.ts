@@ -113,7 +113,7 @@ for (const c of cases) {
     const layerTensors = new Set(layers.flatMap((l) => (l.bias ? [l.weight, l.bias] : [l.weight])));
     assert.deepEqual(new Set(faultable.surface.map((s) => s.name)), layerTensors);
 
-    const plan = new FaultPlanner(faultable.surface, { seed: 0, count: 'reference' }).plan(c.referenceBer, 0);
+    const plan = new FaultPlanner(faultable.surface, { seed: 0, faults: { count: 'reference' } }).plan(c.referenceBer, 0);
     assert.equal(plan.faults.length, c.referenceFaults);
     // Per tensor: floor(numel * bits * BER), drawn with replacement.
     for (const s of faultable.surface) {
@@ -122,7 +122,7 @@ for (const c of cases) {
     }
     for (const f of plan.faults) assert.ok(layerTensors.has(f.tensor) && f.index < faultable.surface.find((s) => s.name === f.tensor)!.values.length);
     // Every other trial gets the same number, at other places.
-    const other = new FaultPlanner(faultable.surface, { seed: 0, count: 'reference' }).plan(c.referenceBer, 1);
+    const other = new FaultPlanner(faultable.surface, { seed: 0, faults: { count: 'reference' } }).plan(c.referenceBer, 1);
     assert.equal(other.faults.length, c.referenceFaults);
     assert.notDeepEqual(other.faults, plan.faults);
   });
@@ -132,7 +132,7 @@ for (const c of cases) {
     if (!files) return;
     // What the campaign engine builds: surface and bytes of the prepared graph, one planner.
     const faultable = makeFaultable(prepared(files.model), { format: 'float32', kinds: ['weight', 'bias', 'threshold'] });
-    const planner = new FaultPlanner(faultable.surface, { seed: 0, format: 'float32', count: 'bernoulli', policy: 'ieee', referenceSurface: false });
+    const planner = new FaultPlanner(faultable.surface, { seed: 0, faults: { format: 'float32', count: 'bernoulli', policy: 'ieee', referenceSurface: false } });
     const plan = planner.plan(c.replayBer, c.replayTrial);
     assert.ok(plan.faults.length > 0);
     const evalSet = loadEvalSet(openDataset(files.data, { split: 'test' }), 0, c.images);
@@ -313,7 +313,7 @@ for (const granularity of ['tensor', 'channel'] as const) {
     // Stored bits include the bounds; under the reference surface the scalar bounds are immune, like scalar thresholds.
     const parameters = 36 + 4 + 16 * 196 + 16 + 160 + 10;
     assert.equal(new FaultPlanner(faultable.surface, { seed: 0 }).totalBits, 32 * (parameters + boundValues));
-    assert.equal(new FaultPlanner(faultable.surface, { seed: 0, referenceSurface: true }).totalBits, 32 * (parameters + (granularity === 'tensor' ? 0 : 2 * (4 + 16 + 10))));
+    assert.equal(new FaultPlanner(faultable.surface, { seed: 0, faults: { referenceSurface: true } }).totalBits, 32 * (parameters + (granularity === 'tensor' ? 0 : 2 * (4 + 16 + 10))));
 
     const fc1 = faultable.surface.find((t) => t.name === 'fc1.weight')!;
     const index = fc1.values.findIndex((v, i) => v > 0 && v < boundValue(faultable, bounds.find((b) => b.tensor === 'fc1.weight')!, 'max', i, 196) / 2);

@@ -36,7 +36,7 @@ function bitsOf(values: Float32Array): number[] {
 
 test('plans are identical whatever order trials and BERs are generated in, by whichever planner', () => {
   const surface = resnet20Surface();
-  const options = { seed: 31337, format: 'float32', count: 'bernoulli', policy: 'ieee' } as const;
+  const options = { seed: 31337, faults: { format: 'float32', count: 'bernoulli', policy: 'ieee' } } as const;
   const bers = [1e-6, 3e-5];
   const forward = new FaultPlanner(surface, options);
   const plans = new Map<string, FaultPlan>();
@@ -77,7 +77,7 @@ test('float32 plan: after = decode(flip(encode(before))), faults sorted, ResNet-
 
 test('flips in one word combine by xor; every fault of the word reports the final value', () => {
   const surface: SurfaceTensor[] = [{ name: 'w', kind: 'weight', dims: [2], values: new Float32Array([0.75, -3]) }];
-  const plan = makePlan(surface, { seed: 1, ber: 0.9, trial: 0, count: 'reference' }); // 57 draws among 64 bits
+  const plan = makePlan(surface, { seed: 1, ber: 0.9, trial: 0, faults: { count: 'reference' } }); // 57 draws among 64 bits
   assert.equal(plan.faults.length, 57);
   for (const index of [0, 1]) {
     const faults = plan.faults.filter((f) => f.index === index);
@@ -94,7 +94,7 @@ test('flips in one word combine by xor; every fault of the word reports the fina
 test('q15.16 and int8 plans hold the quantised values; applyPlan needs the quantised clean tensors', () => {
   const surface = smallSurface();
   for (const format of ['q15.16', 'int8', 'int8-channel', 'bfloat16']) {
-    const plan = makePlan(surface, { seed: 9, ber: 0.01, trial: 4, format });
+    const plan = makePlan(surface, { seed: 9, ber: 0.01, trial: 4, faults: { format } });
     assert.ok(plan.faults.length > 0);
     const clean = tensorsOf(surface, format);
     const f = parseFormat(format);
@@ -138,7 +138,7 @@ test('applyPlan returns patched copies of the touched tensors only and never mut
 function planFlipping(value: number, bit: number, policy: 'ieee' | 'reference' = 'ieee'): { plan: FaultPlan; surface: SurfaceTensor[] } {
   const surface: SurfaceTensor[] = [{ name: 'w', kind: 'weight', dims: [1], values: new Float32Array([value]) }];
   for (let trial = 0; ; trial++) {
-    const plan = makePlan(surface, { seed: 3, ber: 1e-3, trial, count: 'fixed:1', policy });
+    const plan = makePlan(surface, { seed: 3, ber: 1e-3, trial, faults: { count: 'fixed:1', policy } });
     if (plan.faults[0]!.bit === bit) return { plan, surface };
   }
 }
@@ -158,7 +158,7 @@ test('special flips: 0 -> -0 (sign), 2^127 -> Inf (bit 23), reference policy tur
 test('JSON round trip and replay give bit-identical values, -0, Inf and NaN included', () => {
   const cases = [planFlipping(0, 31), planFlipping(2 ** 127, 23), planFlipping(2 ** 127 * (1 + 2 ** -23), 23)];
   const surface = smallSurface();
-  for (let trial = 0; trial < 20; trial++) cases.push({ plan: makePlan(surface, { seed: 2, ber: 0.05, trial, count: 'poisson' }), surface });
+  for (let trial = 0; trial < 20; trial++) cases.push({ plan: makePlan(surface, { seed: 2, ber: 0.05, trial, faults: { count: 'poisson' } }), surface });
   for (const { plan, surface: s } of cases) {
     const json = planToJSON(plan);
     assert.ok(!json.includes('\n'));
@@ -183,7 +183,7 @@ test('scalar thresholds are hit by default and immune under referenceSurface', (
     [true, 72 + 4 + 16, ['act2.threshold', 'conv.bias', 'conv.weight']],
   ] as const) {
     // fixed:(all hittable bits) flips every bit the surface exposes.
-    const planner = new FaultPlanner(surface, { seed: 4, count: `fixed:${elements * 32}`, referenceSurface });
+    const planner = new FaultPlanner(surface, { seed: 4, faults: { count: `fixed:${elements * 32}`, referenceSurface } });
     assert.equal(planner.totalBits, elements * 32);
     const plan = planner.plan(1e-5, 0);
     assert.equal(plan.referenceSurface, referenceSurface);
@@ -253,16 +253,16 @@ test('planFromJSON rejects malformed plans and plans made for another surface, i
 test('bad plan options are one-line errors', () => {
   const surface = smallSurface();
   for (const ber of [0, 1, -0.1, NaN]) assertProactError(() => makePlan(surface, { seed: 1, ber, trial: 0 }), /is outside \(0, 1\)/);
-  assertProactError(() => makePlan(surface, { seed: 1, ber: 1e-5, trial: 0, format: 'float8' }), /unknown number format 'float8'/);
-  assertProactError(() => makePlan(surface, { seed: 1, ber: 1e-5, trial: 0, format: 'q20.20' }), /needs 41 bits/);
-  assertProactError(() => makePlan(surface, { seed: 1, ber: 1e-5, trial: 0, count: 'gaussian' }), /unknown fault count model 'gaussian'/);
+  assertProactError(() => makePlan(surface, { seed: 1, ber: 1e-5, trial: 0, faults: { format: 'float8' } }), /unknown number format 'float8'/);
+  assertProactError(() => makePlan(surface, { seed: 1, ber: 1e-5, trial: 0, faults: { format: 'q20.20' } }), /needs 41 bits/);
+  assertProactError(() => makePlan(surface, { seed: 1, ber: 1e-5, trial: 0, faults: { count: 'gaussian' } }), /unknown fault count model 'gaussian'/);
   assertProactError(() => makePlan(surface, { seed: 1, ber: 1e-5, trial: -1 }), /trial -1 is not valid/);
   assertProactError(() => makePlan(surface, { seed: 2 ** 53, ber: 1e-5, trial: 0 }), /seed 9007199254740992 is not valid/);
-  assertProactError(() => makePlan(surface, { seed: 1, ber: 1e-5, trial: 0, policy: 'clamp' as 'ieee' }), /unknown float policy/);
+  assertProactError(() => makePlan(surface, { seed: 1, ber: 1e-5, trial: 0, faults: { policy: 'clamp' as 'ieee' } }), /unknown float policy/);
   const broken = [...surface, { name: 'conv.weight', kind: 'weight' as const, dims: [1], values: new Float32Array(1) }];
   assertProactError(() => makePlan(broken, { seed: 1, ber: 1e-5, trial: 0 }), /tensor 'conv.weight' is listed twice/);
   const mismatched = [{ name: 'w', kind: 'weight' as const, dims: [2, 3], values: new Float32Array(5) }];
   assertProactError(() => makePlan(mismatched, { seed: 1, ber: 1e-5, trial: 0 }), /has dims \[2, 3\] but 5 values/);
   const withNaN = [{ name: 'w', kind: 'weight' as const, dims: [2], values: new Float32Array([NaN, 1]) }];
-  assertProactError(() => makePlan(withNaN, { seed: 1, ber: 0.5, trial: 0, format: 'int8' }), /fault surface tensor 'w': int8 cannot store the non-finite value NaN/);
+  assertProactError(() => makePlan(withNaN, { seed: 1, ber: 0.5, trial: 0, faults: { format: 'int8' } }), /fault surface tensor 'w': int8 cannot store the non-finite value NaN/);
 });

@@ -91,7 +91,7 @@ test('a stratified plan records its stratum, round-trips through JSON, and plain
   const legacy = JSON.parse(planToJSON(plain)) as Record<string, unknown>;
   delete legacy.stratum;
   assert.deepEqual(planFromJSON(JSON.stringify(legacy), SURFACE), plain);
-  assert.throws(() => new FaultPlanner(SURFACE, { seed: 5, sampling: 'stratified', count: 'reference' }), /bernoulli/);
+  assert.throws(() => new FaultPlanner(SURFACE, { seed: 5, sampling: 'stratified', faults: { count: 'reference' } }), /bernoulli/);
 });
 
 test('trial images: a pure function of (seed, BER, trial), nested across counts, uniform, from a stream of their own', () => {

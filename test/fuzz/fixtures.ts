@@ -160,15 +160,15 @@ export function seedPlans(): Record<string, Uint8Array> {
   const plans: Record<string, Uint8Array> = {};
   const cases: [string, Parameters<typeof makePlan>[1]][] = [
     ['float32-bernoulli', { seed: 1, ber: 0.02, trial: 3 }],
-    ['float32-fixed3', { seed: 2, ber: 1e-3, trial: 0, count: 'fixed:3' }],
-    ['reference-policy', { seed: 3, ber: 0.05, trial: 1, count: 'reference', policy: 'reference', referenceSurface: true }],
-    ['q15.16', { seed: 4, ber: 0.03, trial: 2, format: 'q15.16' }],
-    ['int8-channel', { seed: 5, ber: 0.05, trial: 4, format: 'int8-channel' }],
-    ['float16-poisson', { seed: 6, ber: 0.04, trial: 5, format: 'float16', count: 'poisson' }],
+    ['float32-fixed3', { seed: 2, ber: 1e-3, trial: 0, faults: { count: 'fixed:3' } }],
+    ['reference-policy', { seed: 3, ber: 0.05, trial: 1, faults: { count: 'reference', policy: 'reference', referenceSurface: true } }],
+    ['q15.16', { seed: 4, ber: 0.03, trial: 2, faults: { format: 'q15.16' } }],
+    ['int8-channel', { seed: 5, ber: 0.05, trial: 4, faults: { format: 'int8-channel' } }],
+    ['float16-poisson', { seed: 6, ber: 0.04, trial: 5, faults: { format: 'float16', count: 'poisson' } }],
   ];
   for (const [name, options] of cases) plans[`${name}.json`] = enc.encode(planToJSON(makePlan(surface, options), 2));
   // A plan whose values include NaN/Inf (exponent bit 30 of a weight): the strings of planToJSON.
-  const nan = makePlan(surface, { seed: 7, ber: 1e-3, trial: 0, count: 'fixed:1' });
+  const nan = makePlan(surface, { seed: 7, ber: 1e-3, trial: 0, faults: { count: 'fixed:1' } });
   const special = { ...nan, faults: [{ tensor: 'conv.weight', index: 0, bit: 30, before: surface[0]!.values[0]!, after: Infinity }] };
   plans['special-values.json'] = enc.encode(planToJSON(special, 2));
   return plans;

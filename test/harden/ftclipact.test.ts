@@ -168,5 +168,5 @@ test('ftclipact paper mode: each layer is scored with only itself clipped and fa
   assert.equal(outcome.thresholds.length, 2);
   const chosen = outcome.decisions.filter((d) => d.accepted).map((d) => d.setting['threshold']);
   assert.deepEqual(outcome.thresholds.map((t) => t.values[0]), chosen);
-  await assert.rejects(hardenFtClipAct(graph, data, profile, { ...budget, mode: 'paper', surface: ['threshold'], referenceSurface: true }), /--fi-mode paper: activation layer 0 .* has no conv\/linear weights feeding it/);
+  await assert.rejects(hardenFtClipAct(graph, data, profile, { ...budget, mode: 'paper', faults: { surface: ['threshold'], referenceSurface: true } }), /--fi-mode paper: activation layer 0 .* has no conv\/linear weights feeding it/);
 });

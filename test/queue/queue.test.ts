@@ -46,7 +46,7 @@ test('sequential stopping through the queue runs the same trials as a local run'
   const r = await redis.get(t);
   if (!r) return;
   const prefix = uniquePrefix('seq');
-  // The queue samples plainly over all images; the local run does the same to be comparable.
+  // Plain sampling over all images: the waves are multiples of --wave, checked below.
   const opts = { ...base, trials: 60, precision: 0.02, sampling: 'plain' as const, images: 'all' as const };
   const local = join(dir, 'seq-local.sqlite');
   await runCampaign({ ...opts, db: local });
@@ -63,6 +63,25 @@ test('sequential stopping through the queue runs the same trials as a local run'
     assert.ok(n >= 10 && n % 10 === 0 && n <= 60, `BER ${ber}: waves of 10, got ${n}`);
   }
   assert.equal(Math.max(...progress), expected.length);
+  await r.clear(prefix);
+});
+
+test('a stratified campaign with automatic image counts runs through the queue trial for trial as locally', async (t) => {
+  const r = await redis.get(t);
+  if (!r) return;
+  const prefix = uniquePrefix('strata');
+  // --precision's defaults: stratified sampling and images per trial chosen by the design, as a local run.
+  const opts = { ...base, bers: [1e-3], trials: 40, precision: 0.03 };
+  const local = join(dir, 'strata-local.sqlite');
+  await runCampaign({ ...opts, db: local });
+  const queued = join(dir, 'strata-queue.sqlite');
+  await withWorker(r.url, prefix, () => runQueuedCampaign({ ...opts, db: queued, queue: r.url, queuePrefix: prefix, queueBatch: 3 }));
+  const expected = trialsOf(local);
+  assert.deepEqual(trialsOf(queued), expected);
+  // Not a trivial design: trials in more than one stratum, and fewer images than the 300 of the set.
+  const trials = expected.map((row) => JSON.parse(row) as [number, number, number, number, number, number, number | null]);
+  assert.ok(new Set(trials.map((row) => Math.floor(row[1] / 2 ** 24))).size >= 2, 'trials in several strata');
+  assert.ok(trials.some((row) => row[6] !== null && row[6] < 300), 'some trials on an image subset');
   await r.clear(prefix);
 });
 

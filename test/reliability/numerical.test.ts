@@ -62,7 +62,7 @@ test('a campaign with Inf/NaN logits (IEEE flips of exponent bits) counts DUE an
   const db = join(dir, 'ieee.sqlite');
   const seed = 5;
   const count = 'fixed:16';
-  await runCampaign({ model, data: 'mnist', bers: [1e-3], trials: 16, evalLimit: N, batchSize: 100, seed, count, policy: 'ieee', surface: ['bias'], db });
+  await runCampaign({ model, data: 'mnist', bers: [1e-3], trials: 16, evalLimit: N, batchSize: 100, seed, faults: { count, policy: 'ieee', surface: ['bias'] }, db });
   const store = openStore(db, { readonly: true });
   const stored = store.trials(store.listCampaigns()[0]!.id);
   store.close();
@@ -70,7 +70,7 @@ test('a campaign with Inf/NaN logits (IEEE flips of exponent bits) counts DUE an
 
   const graph = prepareGraph(readOnnxFile(model));
   const faultable = makeFaultable(graph, { format: 'float32', kinds: ['bias'] });
-  const planner = new FaultPlanner(faultable.surface, { seed, format: 'float32', count, policy: 'ieee' });
+  const planner = new FaultPlanner(faultable.surface, { seed, faults: { format: 'float32', count, policy: 'ieee' } });
   const clean = new Map(faultable.surface.map((t) => [t.name, t.values]));
   let nan = 0, inf = 0, finiteTrials = 0;
   for (const trial of stored) {

@@ -6,7 +6,8 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { exportTrialsCsv, openStore, summarizeCampaign, type ResultStore } from '../../../src/campaign/store.js';
+import { exportTrialsCsv, openStore, type ResultStore } from '../../../src/campaign/store.js';
+import { summarizeCampaign } from '../../../src/campaign/summary.js';
 import { mergeStores } from '../../../src/campaign/shard.js';
 import { ProactError } from '../../../src/util/errors.js';
 import { mutatedBytes } from '../mutate.js';
