@@ -364,7 +364,7 @@ export function registerHarden(program: Command): void {
       testSet = chosen.test;
       if (!saved && data.train.count === 0)
         throw new ProactError(`--validation ${o.validation}: leaves no training images out of ${trainSet.count} in ${trainSet.name}; give a smaller --validation`);
-      log(`seed ${o.seed}: validation: ${chosen.description}; training ${data.train.count} images of ${trainSet.name}`);
+      log(`seed ${o.seed}: validation ${data.validation.count} and training ${data.train.count} images of ${trainSet.name} (validation: ${chosen.description})`);
       const threads = o.threads;
 
       let outcome: HardenOutcome;
