@@ -17,7 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { FTCLIPACT_REFERENCE, graphOverhead, thresholdOverhead } from '../src/harden/index.js';
 import { alexnetCifar, resnet50Cifar, vgg16Cifar } from '../src/zoo/index.js';
 import type { Graph } from '../src/graph/index.js';
@@ -116,7 +116,7 @@ export async function benchClaims(opts: { runs: number }): Promise<Record<string
     const perImage = Number(fi.seconds) / Number(fi.imagesProcessed);
     const measurement: ClaimsMeasurement = {
       bench: 'claims',
-      model,
+      model: basename(model),
       validation: 'test:5000-9999',
       ftclipact: {
         args: fiArgs,
@@ -170,7 +170,7 @@ interface ClaimRow {
 const NOT_YET = 'not measured yet';
 
 /** The claims table of docs/claims.md from the memory rows and the saved measurement (absent: those rows wait). */
-export function claimsTable(rows: readonly MemoryRow[], m: (ClaimsMeasurement & { date: string; machine: { cpu: string; cores: number; loadAverage: number } }) | undefined): string {
+export function claimsTable(rows: readonly MemoryRow[], m: (ClaimsMeasurement & { date: string; note?: string; machine: { cpu: string; cores: number; loadAverage: number } }) | undefined): string {
   const main = rows.filter((r) => !r.note);
   const ratios = main.map((r) => r.neuron / r.hyrelu);
   const lo = Math.min(...ratios);
@@ -185,10 +185,10 @@ export function claimsTable(rows: readonly MemoryRow[], m: (ClaimsMeasurement & 
   const memoryVerdict = `holds within the paper's ${plo}x-${phi}x (its ${phi}x end is VGG-16's; no layout here gives its ${plo}x end, whatever the class count)`;
   const campaigns = (what: string) => `${NOT_YET}: needs ${what}, on the four shared models under both protocols (above), each BER to +-1 point`;
   const cost = m
-    ? `FT-ClipAct (paper mode; ${m.ftclipact.args.join(' ')}) on ${m.model.replace(/^.*\//, '')}: ${int(m.ftclipact.seconds)} s, ${int(m.ftclipact.imagesProcessed)} images through the network (faulty forward passes, clean ones included), ${m.ftclipact.candidates} candidates x ${m.ftclipact.trialsPerCandidate} trials. ProAct (defaults): ${int(m.proact.seconds)} s, ${int(m.proact.imagesProcessed)} images (forward and backward). The reference budget (${m.reference.layers} layers x 4 rounds x 4 candidates x 5 BERs x 20 repetitions = ${int(m.reference.trials)} trials of ~1,000 images) is ${int(m.reference.images)} faulty forward passes, ~${(m.reference.seconds / 3600).toFixed(0)} h at the rate measured here (${m.date}, ${m.machine.cpu}, ${m.machine.cores} cores, load ${m.machine.loadAverage.toFixed(1)})`
+    ? `FT-ClipAct (paper mode; ${m.ftclipact.args.join(' ')}) on ${m.model.replace(/^.*\//, '')}: ${int(m.ftclipact.seconds)} s, ${int(m.ftclipact.imagesProcessed)} images through the network (faulty forward passes, clean ones included), ${m.ftclipact.candidates} candidates x ${m.ftclipact.trialsPerCandidate} trials. ProAct (defaults): ${int(m.proact.seconds)} s, ${int(m.proact.imagesProcessed)} images (forward and backward). The reference budget (${m.reference.layers} layers x 4 rounds x 4 candidates x 5 BERs x 20 repetitions = ${int(m.reference.trials)} trials of ~1,000 images) is ${int(m.reference.images)} faulty forward passes, ~${(m.reference.seconds / 3600).toFixed(0)} h at the rate measured here (an upper estimate: that rate includes a session per 64-image trial; ${m.date}, ${m.machine.cpu}, ${m.machine.cores} cores, load ${m.machine.loadAverage.toFixed(1)} at the start${m.note ? `, ${m.note}` : ''})`
     : `${NOT_YET}: run npm run bench -- claims`;
   const costVerdict = m
-    ? `holds for the cost: the reference's FT-ClipAct budget needs ${x(m.reference.images / m.proact.imagesProcessed)} the images ProAct's default run processed (the reduced FT-ClipAct search above already took ${x(m.ftclipact.seconds / m.proact.seconds)} ProAct's time); the quality of its thresholds is not judged here`
+    ? `holds for the cost: the reference's FT-ClipAct budget is ${x(m.reference.images / m.proact.imagesProcessed)} the images of ProAct's default run (~${(m.reference.seconds / 3600).toFixed(0)} h against ${(m.proact.seconds / 60).toFixed(0)} min here); the reduced search above is cheap only because it runs ${((100 * m.ftclipact.imagesProcessed) / m.reference.images).toFixed(2)}% of those passes. The quality of the thresholds either gives is not judged here`
     : NOT_YET;
   const claims: ClaimRow[] = [
     {

@@ -45,5 +45,6 @@ test('claims table: six rows; the FT-ClipAct cost row only from a measurement', 
   const filled = claimsTable(rows, m).split('\n').filter((l) => /^\| \d /.test(l));
   assert.match(filled[2]!, /100 s, 50,000 images/);
   assert.match(filled[2]!, /30,400,000 faulty forward passes, ~17 h/);
-  assert.match(filled[2]!, /needs 76\.0x the images ProAct's default run processed/);
+  assert.match(filled[2]!, /budget is 76\.0x the images of ProAct's default run \(~17 h against 3 min here\)/);
+  assert.match(filled[2]!, /runs 0\.16% of those passes/);
 });
