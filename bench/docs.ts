@@ -77,7 +77,26 @@ interface StrataResult extends Saved {
   }[];
 }
 
+/** One experiment of bench/results.ts: every method on one model, each BER to a precision (or its trial cap). */
+interface ResultsResult extends Saved {
+  model: string;
+  format: string;
+  precision?: number;
+  trials: number;
+  evalImages: number;
+  hardening: Record<string, { thresholdValues?: number; wallSeconds?: number; imagesProcessed?: number }>;
+  campaigns: {
+    name: string;
+    clean: number;
+    sampling: string;
+    perBer: { ber: number; n: number; images: number; mean: number; low: number; high: number; ci: number; interval: string }[];
+    auc: number | null;
+  }[];
+  differences: { name: string; baseline: string; confidence: number; perBer: { ber: number; mean: number; low: number; high: number }[] }[];
+}
+
 export interface BenchResults {
+  results?: ResultsResult;
   eval?: EvalResult;
   thrgrad?: ThrgradResult;
   campaign?: CampaignResult;
@@ -125,6 +144,7 @@ export function readBenchResults(dir: string): BenchResults {
     campaign: readResult<CampaignResult>(dir, 'campaign', ['ber', 'images', 'proactSecondsPerTrial'], ['secondsPerTrial']),
     precision: readResult<PrecisionResult>(dir, 'precision', ['workers'], ['secondsPerTrial', 'protocolSeconds'], false),
     strata: readResult<StrataResult>(dir, 'strata', [], [], false),
+    results: readResult<ResultsResult>(dir, RESULTS_FILE, ['trials', 'evalImages'], [], false),
     claims: readClaims(dir),
   };
 }
@@ -266,6 +286,71 @@ export function strataText(b: BenchResults): string {
   ].join('\n');
 }
 
+/** The experiment docs/results.md shows: ResNet-20, every method, each BER to +-1 point (bench/results.ts). */
+const RESULTS_FILE = 'results-resnet20-p0.01';
+
+const METHOD_LABELS: Record<string, string> = {
+  unprotected: 'unprotected',
+  ranger: 'Ranger (clip-sat, as published)',
+  'ranger-zero': 'Ranger-zero (clip-zero, toolbox)',
+  ftclipact: 'FT-ClipAct (reduced search)',
+  fitact: 'FitAct (neuron-wise everywhere)',
+  proact: '**ProAct (HyReLU)**',
+  'proact-layer': 'ProAct, layer-wise everywhere',
+  'proact-channel': 'ProAct, channel-wise everywhere',
+  'proact-neuron': 'ProAct, neuron-wise everywhere',
+};
+const METHOD_ORDER = Object.keys(METHOD_LABELS);
+const pt = (v: number) => num(100 * v, 1);
+const signed = (v: number) => `${v >= 0 ? '+' : '-'}${num(Math.abs(100 * v), 1)}`;
+
+/** docs/results.md's tables: accuracy with intervals per method and BER, what each BER cost, differences to ProAct. */
+export function resultsText(b: BenchResults): string {
+  const r = b.results;
+  if (!r) return `No \`${RESULTS_FILE}\` results in ${BENCH_DIR}/ yet: run \`RESULTS_PRECISION=0.01 npm run bench -- results\`.`;
+  const campaigns = [...r.campaigns].sort((x, y) => METHOD_ORDER.indexOf(x.name) - METHOD_ORDER.indexOf(y.name));
+  const bers = [...new Set(campaigns.flatMap((c) => c.perBer.map((p) => p.ber)))].sort((x, y) => x - y);
+  const head = (first: string[], last: string[] = []) => [`| ${[...first, ...bers.map((x) => x.toExponential(0)), ...last].join(' | ')} |`, `|${[...first, ...bers, ...last].map(() => '---').join('|')}|`];
+  const cell = (c: ResultsResult['campaigns'][number], ber: number, f: (p: ResultsResult['campaigns'][number]['perBer'][number]) => string) => {
+    const p = c.perBer.find((q) => q.ber === ber);
+    return p ? f(p) : 'not run';
+  };
+  const label = (name: string) => METHOD_LABELS[name] ?? name;
+  const methods = [...new Set(campaigns.flatMap((c) => c.perBer.map((p) => p.interval)))].join(', ');
+  return [
+    `\`RESULTS_PRECISION=${r.precision ?? '-'} npm run bench -- results\` (${r.date}, ${r.machine.cpu}, ${r.machine.cores} cores${r.note ? `; ${r.note}` : ''}): ${r.model}, ${r.format}, ` +
+      `each BER until the 95% interval's half-width is at most ${r.precision === undefined ? '-' : pt(r.precision)} point or ${num(r.trials, 0)} trials, images per trial chosen by the design from the ${num(r.evalImages, 0)} test images; interval: ${methods}.`,
+    '',
+    '**Accuracy (%) under faults: mean (95% interval)**',
+    '',
+    ...head(['method', 'threshold values', 'clean %'], ['AUC %']),
+    ...campaigns.map(
+      (c) =>
+        `| ${[label(c.name), c.name === 'unprotected' ? '0' : num(r.hardening[c.name]?.thresholdValues ?? NaN, 0), pt(c.clean), ...bers.map((ber) => cell(c, ber, (p) => `${pt(p.mean)} (${pt(p.low)}-${pt(p.high)})`)), c.auc === null ? '-' : pt(c.auc)].join(' | ')} |`,
+    ),
+    '',
+    '**What each BER cost: trials / images evaluated (half-width reached, points)**',
+    '',
+    ...head(['method']),
+    ...campaigns.map((c) => `| ${[label(c.name), ...bers.map((ber) => cell(c, ber, (p) => `${num(p.n, 0)} / ${num(p.images, 0)} (${num(100 * p.ci, 2)})`))].join(' | ')} |`),
+    '',
+    `**Difference to ${r.differences[0] ? label(r.differences[0].baseline) : 'the baseline'} (points): mean (95% interval); bold where the interval excludes 0**`,
+    '',
+    ...head(['method']),
+    ...r.differences
+      .sort((x, y) => METHOD_ORDER.indexOf(x.name) - METHOD_ORDER.indexOf(y.name))
+      .map((d) => {
+        const cells = bers.map((ber) => {
+          const p = d.perBer.find((q) => q.ber === ber);
+          if (!p) return 'not run';
+          const text = `${signed(p.mean)} (${signed(p.low)}, ${signed(p.high)})`;
+          return p.low > 0 || p.high < 0 ? `**${text}**` : text;
+        });
+        return `| ${[label(d.name), ...cells].join(' | ')} |`;
+      }),
+  ].join('\n');
+}
+
 /** Replaces what lies between `<!-- bench:name -->` and `<!-- /bench:name -->` in `text`. */
 export function replaceBlock(text: string, file: string, name: string, content: string): string {
   const open = `<!-- bench:${name} -->`;
@@ -286,6 +371,7 @@ export function generatedBlocks(b: BenchResults): [file: string, name: string, c
     ['docs/autodiff.md', 'thrgrad', thrgradText(b)],
     ['docs/benchmarks.md', 'precision', precisionText(b)],
     ['docs/benchmarks.md', 'strata', strataText(b)],
+    ['docs/results.md', 'results-resnet20', resultsText(b)],
     // Computed from the zoo layouts at every regeneration, and from claims.json where measured.
     ...claimsBlocks(b),
   ];

@@ -46,9 +46,11 @@ async function main(): Promise<number> {
     const record = { date: today(), machine, ...(process.env.BENCH_NOTE ? { note: process.env.BENCH_NOTE } : {}), ...result };
     process.stdout.write(JSON.stringify(record) + '\n');
     mkdirSync(BENCH_DIR, { recursive: true });
-    writeFileAtomic(join(BENCH_DIR, `${name}.json`), [JSON.stringify(record, null, 1) + '\n'], 'benchmark result');
+    // A benchmark run per model (results) names its own file, so runs on other models do not replace it.
+    const file = join(BENCH_DIR, `${typeof result.saveAs === 'string' ? result.saveAs : name}.json`);
+    writeFileAtomic(file, [JSON.stringify(record, null, 1) + '\n'], 'benchmark result');
     const changed = updateBenchDocs(process.cwd());
-    process.stderr.write(`bench: saved ${join(BENCH_DIR, `${name}.json`)}${changed.length ? `; updated ${changed.join(', ')}` : ''}\n`);
+    process.stderr.write(`bench: saved ${file}${changed.length ? `; updated ${changed.join(', ')}` : ''}\n`);
     return 0;
   } catch (e) {
     process.stderr.write(`bench: ${isProactError(e) ? e.message : e instanceof Error ? e.stack : String(e)}\n`);

@@ -18,11 +18,12 @@
  * early still gives valid (wider) intervals. The summary gives each method's difference to
  * RESULTS_BASELINE (default proact) per BER, as an interval valid at 95% whatever the dependence
  * between the two campaigns: each campaign's interval at 97.5%, combined by interval arithmetic.
+ * RESULTS_INTERVAL (e.g. betting-target) summarises every campaign with that interval method.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { campaignDesign, openStore, summarizeCampaign, type ResultStore } from '../src/campaign/index.js';
+import { campaignDesign, openStore, parseIntervalMethod, summarizeCampaign, type ResultStore } from '../src/campaign/index.js';
 import { writeFileAtomic } from '../src/util/files.js';
 import { CLI, requireShared } from './common.js';
 
@@ -100,8 +101,11 @@ export async function benchResults(): Promise<Record<string, unknown>> {
   try {
     for (const c of store.listCampaigns().filter((x) => models.some(([, m]) => m === x.modelPath))) {
       const name = models.find(([, m]) => m === c.modelPath)?.[0] ?? c.modelPath;
-      const s = summarizeCampaign(store, c.id);
-      const wide = summarizeCampaign(store, c.id, { confidence: 1 - (1 - DIFFERENCE_CONFIDENCE) / 2 });
+      // RESULTS_INTERVAL summarises every campaign with one method (a confidence sequence is valid at whatever
+      // point a campaign stopped, also when another rule stopped it).
+      const interval = process.env.RESULTS_INTERVAL ? parseIntervalMethod(process.env.RESULTS_INTERVAL) : undefined;
+      const s = summarizeCampaign(store, c.id, { interval });
+      const wide = summarizeCampaign(store, c.id, { interval, confidence: 1 - (1 - DIFFERENCE_CONFIDENCE) / 2 });
       const images = imagesByBer(store, c.id, Number(evalLimit));
       rows.push({
         name,
@@ -130,6 +134,9 @@ export async function benchResults(): Promise<Record<string, unknown>> {
   }
   return {
     bench: 'results',
+    // docs/bench/results-<model>[-<format>][-p<precision>].json: one file per experiment.
+    runs: 1,
+    saveAs: ['results', modelName, ...(format === 'float32' ? [] : [format]), ...(precision ? [`p${precision}`] : [])].join('-'),
     model: modelName,
     format,
     trials: Number(trials),

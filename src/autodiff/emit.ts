@@ -3,7 +3,7 @@
  * gradient rules and loss builders share (reductions whose axes moved from attribute to input across
  * opsets, reshaping back to a value's shape with a dynamic batch, summing a gradient over broadcast axes).
  */
-import { ProactError } from '../util/errors.js';
+import { ProactBug, ProactError } from '../util/errors.js';
 import { ints, int, tensor, type Attr, type DType, type Graph, type ValueType } from '../graph/index.js';
 
 /** Largest Slice end that is still exact as a double (Slice clamps ends to the dimension anyway). */
@@ -81,7 +81,7 @@ export class Emitter {
 
   /** Gradient summation: one name stays as is, several become a Sum node. */
   sum(parts: readonly string[]): string {
-    if (parts.length === 0) throw new Error('Emitter.sum: nothing to sum');
+    if (parts.length === 0) throw new ProactBug('Emitter.sum: nothing to sum');
     return parts.length === 1 ? parts[0]! : this.op('Sum', [...parts]);
   }
 

@@ -10,7 +10,7 @@
 import { ProactError } from '../util/errors.js';
 import { attrFloat, attrInt, attrInts, attrString, float, int, ints, numel, tensor, toNumbers, tensorAttr, type Node, type Tensor } from '../graph/index.js';
 // sliceParams is not re-exported by src/graph/index.ts; it is the same normalisation shape inference uses.
-import { sliceParams } from '../graph/consteval.js';
+import { sliceParams } from '../graph/index.js';
 import { SLICE_TO_END, type Emitter } from './emit.js';
 
 export interface RuleContext {

@@ -34,14 +34,19 @@ import { ProactError } from '../util/errors.js';
 
 /** Caps each bet at c/m (c/(1-m)): every capital factor then stays >= 1 - c = 1/4. */
 const BET_CAP = 0.75;
-/** Bisection steps per end: the ends are exact to 2^-20 (1e-6) before outward rounding. */
-const BISECTION_STEPS = 20;
+/** Bisection steps per end: the ends are exact to 2^-16 (1.5e-5, far below any precision asked of a campaign) before outward rounding. */
+const BISECTION_STEPS = 16;
 
 export interface BettingOptions {
   /** Two-sided confidence level, e.g. 0.95. */
   confidence: number;
   /** Planned number of observations: tunes the bets for a tight interval at that n. Omit for a confidence sequence. */
   horizon?: number;
+  /**
+   * Target half-width (on the [0, 1] scale): tunes each bet for the number of observations the running
+   * variance predicts that target needs (see bettingRates). Ignored when `horizon` is given.
+   */
+  target?: number;
 }
 
 export interface BoundedInterval {
@@ -49,8 +54,18 @@ export interface BoundedInterval {
   high: number;
 }
 
-/** The predictable bet sizes l_1..l_n (before the c/m caps) of the predictable plug-in rule. */
-export function bettingRates(values: readonly number[], confidence: number, horizon?: number): Float64Array {
+/**
+ * The predictable bet sizes l_1..l_n (before the c/m caps) of the predictable plug-in rule: tuned for a
+ * planned `horizon`, for a `target` half-width, or (neither) for every t at once.
+ *
+ * With a target w, bet t is tuned for n_t = max(t, 2 log(2/alpha) s2_{t-1} / w^2), the number of
+ * observations at which an interval tuned for n reaches half-width w if the variance is s2_{t-1}
+ * (half-width ~ sqrt(2 log(2/alpha) s2 / n)). n_t uses only x_1..x_{t-1} and constants, so the bets stay
+ * predictable and the interval a confidence sequence, valid at every t; the tuning puts its tightness at
+ * the point where a campaign stopping on w will stop, instead of spreading it over all t (the anytime
+ * rule's extra log(1 + t), which costs about twice the trials at the stopping point).
+ */
+export function bettingRates(values: readonly number[], confidence: number, horizon?: number, target?: number): Float64Array {
   const alpha = 1 - confidence;
   const logTerm = 2 * Math.log(2 / alpha);
   const rates = new Float64Array(values.length);
@@ -58,7 +73,11 @@ export function bettingRates(values: readonly number[], confidence: number, hori
   let squares = 0.25; // prior 1/4: the largest variance of a [0, 1] variable
   for (let t = 1; t <= values.length; t++) {
     const variance = squares / t; // s2_{t-1}
-    rates[t - 1] = horizon === undefined ? Math.sqrt(logTerm / (variance * t * Math.log(1 + t))) : Math.sqrt(logTerm / (horizon * variance));
+    let tuning: number;
+    if (horizon !== undefined) tuning = horizon;
+    else if (target !== undefined) tuning = Math.max(t, (logTerm * variance) / (target * target));
+    else tuning = t * Math.log(1 + t);
+    rates[t - 1] = Math.sqrt(logTerm / (tuning * variance));
     const x = values[t - 1]!;
     sum += x;
     const runningMean = (0.5 + sum) / (t + 1); // mu_t includes x_t, as in the paper
@@ -96,15 +115,16 @@ function rejected(values: readonly number[], rates: Float64Array, m: number, sid
  * when `horizon` is omitted, an interval tuned for `horizon` trials otherwise. Always inside [0, 1].
  */
 export function bettingInterval(values: readonly number[], options: BettingOptions): BoundedInterval {
-  const { confidence, horizon } = options;
+  const { confidence, horizon, target } = options;
   if (!(confidence > 0 && confidence < 1)) throw new ProactError(`confidence ${confidence}: must lie in (0, 1), e.g. 0.95`);
   if (horizon !== undefined && !(Number.isInteger(horizon) && horizon >= 1)) throw new ProactError(`betting interval: horizon ${horizon} must be an integer >= 1`);
+  if (target !== undefined && !(target > 0 && target <= 1)) throw new ProactError(`betting interval: target half-width ${target} must lie in (0, 1]`);
   for (let i = 0; i < values.length; i++) {
     const x = values[i]!;
     if (!(x >= 0 && x <= 1)) throw new ProactError(`betting interval: value #${i} is ${x}, outside [0, 1]; per-trial rates must be fractions`);
   }
   if (values.length === 0) return { low: 0, high: 1 };
-  const rates = bettingRates(values, confidence, horizon);
+  const rates = bettingRates(values, confidence, horizon, target);
   // Hedged capital max(K+, K-)/2 >= 1/alpha  <=>  log K >= log(2/alpha).
   const logThreshold = Math.log(2 / (1 - confidence));
   let low = 0;

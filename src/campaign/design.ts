@@ -17,7 +17,7 @@
  */
 import { ProactError } from '../util/errors.js';
 import { STRATUM_STRIDE, type Sampling } from '../faults/index.js';
-import { strataInterval, summarize, summarizeStrata, type IntervalMethod, type Summary } from './stats.js';
+import { strataInterval, stratumLevels, summarize, summarizeStrata, type IntervalMethod, type Summary } from './stats.js';
 
 /** Trials per stratum in the pilot wave of a stratified BER. */
 export const PILOT_PER_STRATUM = 5;
@@ -112,7 +112,7 @@ export function summarizeDesign(
   sampling: Sampling,
   weights: readonly number[],
   trials: readonly { trial: number; value: number }[],
-  options: { confidence: number; interval: IntervalMethod; horizon?: number; range?: readonly [number, number] },
+  options: { confidence: number; interval: IntervalMethod; horizon?: number; target?: number; range?: readonly [number, number] },
 ): Summary {
   if (sampling === 'plain') {
     const sorted = [...trials].sort((a, b) => a.trial - b.trial);
@@ -121,7 +121,7 @@ export function summarizeDesign(
   const groups = valuesByStratum(sampling, weights.length, trials);
   return summarizeStrata(
     groups.map((g, h) => ({ weight: weights[h]!, values: g.map((t) => t.value) })),
-    { confidence: options.confidence, interval: stratumMethod(options.interval), range: options.range },
+    { confidence: options.confidence, interval: stratumMethod(options.interval), range: options.range, target: options.target },
   );
 }
 
@@ -197,12 +197,13 @@ function stratumState(o: BerDesignOptions, h: number, trials: readonly TrialValu
  * outcomes need that many trials to exclude a rare collapse. A planning model only: validity never
  * depends on it.
  */
-function predictedHalfWidth(s: StratumState, n: number, m: number, evalCount: number, alpha: number): number {
+function predictedHalfWidth(s: StratumState, n: number, m: number, evalCount: number, alpha: number, tuned: boolean): number {
   if (n <= 0) return 1;
   const logTerm = Math.log(2 / alpha);
   const fpc = evalCount > 1 ? (evalCount - m) / (evalCount - 1) : 0;
   const variance = s.between + (s.within * fpc) / m;
-  const varianceTerm = Math.sqrt((2 * logTerm * Math.log(1 + n) * variance) / n);
+  // Bets tuned for the stopping point ('betting-target') save the anytime rule's log(1 + n).
+  const varianceTerm = Math.sqrt((2 * logTerm * (tuned ? 1 : Math.log(1 + n)) * variance) / n);
   const capTerm = (logTerm * Math.max(s.mean, 1 - s.mean)) / (0.75 * n);
   // Not capped at 0.5: the allocation needs the prediction to keep falling even while the true interval is still the whole range.
   return Math.max(varianceTerm, capTerm);
@@ -217,18 +218,18 @@ function imageLadder(evalCount: number): number[] {
 }
 
 /** The image count that minimises a stratum's predicted cost of reaching `target` half-width. */
-function chooseImages(o: BerDesignOptions, s: StratumState, target: number, alpha: number): number {
+function chooseImages(o: BerDesignOptions, s: StratumState, target: number, alpha: number, tuned: boolean): number {
   if (o.images !== 'auto') return Math.min(o.images, o.evalCount);
   let best = o.evalCount;
   let bestCost = Infinity;
   for (const m of imageLadder(o.evalCount)) {
     // Smallest n reaching the target (doubling then bisection on the monotone prediction).
     let hi = 1;
-    while (predictedHalfWidth(s, hi, m, o.evalCount, alpha) > target && hi < 1e9) hi *= 2;
+    while (predictedHalfWidth(s, hi, m, o.evalCount, alpha, tuned) > target && hi < 1e9) hi *= 2;
     let lo = Math.max(1, hi / 2);
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
-      if (predictedHalfWidth(s, mid, m, o.evalCount, alpha) > target) lo = mid;
+      if (predictedHalfWidth(s, mid, m, o.evalCount, alpha, tuned) > target) lo = mid;
       else hi = mid;
     }
     const cost = hi * (o.trialCostImages + m);
@@ -260,10 +261,13 @@ export function nextWave(o: BerDesignOptions, issued: readonly TrialSpec[], valu
   // Waves grow with the BER's trials (an eighth of them, at least --wave): a decision then costs little
   // however long the BER runs, and at most an eighth more trials run than the stopping point needed.
   const size = Math.min(Math.max(o.wave, Math.ceil(done.length / 8)), o.maxTrials - done.length);
-  const alpha = (1 - o.confidence) / strata;
-  const target = o.precision ?? 0.01;
+  const method = o.sampling === 'stratified' ? stratumMethod(o.interval) : o.interval;
+  const tuned = method === 'betting-target';
+  // Each stratum's level and target, as its interval will have them (stratumLevels).
+  const levels = stratumLevels(method, o.weights, o.confidence, o.precision ?? 0.01);
+  const alphaOf = (h: number) => 1 - levels[h]!.confidence;
   const states = activeStrata(o).map((h) => stratumState(o, h, groups[h]!));
-  const images = new Map(states.map((s) => [s.h, chooseImages(o, s, target, alpha)]));
+  const images = new Map(states.map((s) => [s.h, chooseImages(o, s, levels[s.h]!.target!, alphaOf(s.h), tuned)]));
   const counts = new Map(states.map((s) => [s.h, s.n]));
   const nextIndex = new Map(states.map((s) => [s.h, groups[s.h]!.reduce((max, t) => Math.max(max, (t.trial % STRATUM_STRIDE) + 1), 0)]));
   const wave: TrialSpec[] = [];
@@ -273,7 +277,7 @@ export function nextWave(o: BerDesignOptions, issued: readonly TrialSpec[], valu
     for (const s of states) {
       const n = counts.get(s.h)!;
       const m = images.get(s.h)!;
-      const gain = (s.weight * (predictedHalfWidth(s, n, m, o.evalCount, alpha) - predictedHalfWidth(s, n + 1, m, o.evalCount, alpha))) / (o.trialCostImages + m);
+      const gain = (s.weight * (predictedHalfWidth(s, n, m, o.evalCount, alphaOf(s.h), tuned) - predictedHalfWidth(s, n + 1, m, o.evalCount, alphaOf(s.h), tuned))) / (o.trialCostImages + m);
       if (gain > bestGain) {
         bestGain = gain;
         bestH = s.h;
@@ -296,7 +300,7 @@ function designInterval(o: BerDesignOptions, groups: readonly TrialValue[][]): D
   const method = o.sampling === 'stratified' ? stratumMethod(o.interval) : o.interval;
   const horizon = o.sampling === 'plain' && o.precision === undefined ? o.maxTrials : undefined;
   const strata = groups.map((g, h) => ({ weight: o.weights[h]!, values: g.map((t) => t.accuracy), horizon }));
-  const { low, high } = strataInterval(strata, method, o.confidence);
+  const { low, high } = strataInterval(strata, method, o.confidence, [0, 1], o.precision);
   return { n: groups.reduce((n, g) => n + g.length, 0), low, high, halfWidth: (high - low) / 2 };
 }
 

@@ -18,11 +18,12 @@ import { TrialPool, type TrialRef } from './pool.js';
 import { evalSetExpectation, predictAll, type EvalSet, type ModelOutcome, type TrialContext, type TrialOutcome, type TrialTask } from './trial.js';
 import { openStore, trialKey, type CampaignSpec, type JsonObject, type JsonValue, type ResultStore } from './store.js';
 import { checkPlannedTrials, summarizeCampaign, type CampaignSummary } from './summary.js';
-import { leveugleSampleSize, DEFAULT_MIN_TRIALS, type IntervalMethod } from './stats.js';
+import { isConfidenceSequence, leveugleSampleSize, DEFAULT_MIN_TRIALS, type IntervalMethod } from './stats.js';
 import { DEFAULT_TRIAL_COST_IMAGES, runDesign, type BerDesignOptions, type TrialSpec, type TrialValue } from './design.js';
 import { WHOLE, formatShard, trialInShard, type Shard } from './shard.js';
 
-export const TOOL_VERSION = '0.1.0';
+export { TOOL_VERSION } from '../util/version.js';
+import { TOOL_VERSION } from '../util/version.js';
 export const DEFAULT_BERS = [1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5];
 /**
  * Trial cap per BER with --precision: an interval valid for bounded outcomes needs a few hundred trials to
@@ -55,7 +56,7 @@ export interface CampaignOptions {
   sampling?: Sampling | 'auto';
   /** Images per trial: a count, 'all' (the whole evaluation set) or 'auto' (chosen per BER and stratum); default 'auto' with --precision, 'all' otherwise. */
   images?: number | 'all' | 'auto';
-  /** Interval of the summaries: default 'betting-cs' with --precision or strata, 'betting' (tuned for --trials) otherwise. */
+  /** Interval of the summaries: default 'betting-target' with --precision, 'betting-cs' for strata without it, 'betting' (tuned for --trials) otherwise. */
   interval?: IntervalMethod;
   /** Cost of a trial's set-up in image evaluations, for the automatic image count (default DEFAULT_TRIAL_COST_IMAGES). */
   trialCostImages?: number;
@@ -158,9 +159,10 @@ export function resolveSampling(o: Pick<CampaignOptions, 'sampling' | 'images' |
   if (requested === 'stratified' && !bernoulli) throw new ProactError(`--sampling stratified needs --count bernoulli (got ${count}): strata have exact weights only when every bit flips independently; use --sampling plain`);
   const sampling: Sampling = requested === 'auto' ? (o.precision !== undefined && bernoulli ? 'stratified' : 'plain') : requested;
   const images = o.images ?? (o.precision !== undefined ? 'auto' : 'all');
-  const interval = o.interval ?? (o.precision !== undefined || sampling === 'stratified' ? 'betting-cs' : 'betting');
-  if (o.precision !== undefined && interval !== 'betting-cs')
-    throw new ProactError(`--interval ${interval} with --precision: only the confidence sequence (betting-cs) stays valid when the data decide when to stop`);
+  const interval = o.interval ?? (o.precision !== undefined ? 'betting-target' : sampling === 'stratified' ? 'betting-cs' : 'betting');
+  if (o.precision !== undefined && !isConfidenceSequence(interval))
+    throw new ProactError(`--interval ${interval} with --precision: only a confidence sequence (betting-target, betting-cs) stays valid when the data decide when to stop`);
+  if (o.precision === undefined && interval === 'betting-target') throw new ProactError('--interval betting-target tunes its bets for --precision: give --precision, or use betting-cs');
   return { sampling, images, interval, trialCostImages: o.trialCostImages ?? DEFAULT_TRIAL_COST_IMAGES };
 }
 

@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ProactError } from '../util/errors.js';
 import { isThresholdName, parameterLayers, writeOnnx, type Graph } from '../graph/index.js';
-import { SURFACE_KINDS, quantize, type FaultPlan, type SurfaceKind, type SurfaceTensor } from '../faults/index.js';
+import { DEFAULT_FAULT_MODEL, SURFACE_KINDS, quantize, type FaultPlan, type SurfaceKind, type SurfaceTensor } from '../faults/index.js';
 
 export interface SurfaceOptions {
   /** Number format of stored values (default float32). */
@@ -40,7 +40,7 @@ export interface FaultableModel {
  */
 export function faultSurface(g: Graph, opts: SurfaceOptions = {}): SurfaceTensor[] {
   const kinds = new Set(opts.kinds ?? SURFACE_KINDS);
-  const format = opts.format ?? 'float32';
+  const format = opts.format ?? DEFAULT_FAULT_MODEL.format;
   const out: SurfaceTensor[] = [];
   const seen = new Set<string>();
   const push = (name: string, kind: SurfaceKind) => {

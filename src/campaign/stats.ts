@@ -1,5 +1,5 @@
 /**
- * Statistics of a fault-injection campaign (method.md section 6).
+ * Statistics of a fault-injection campaign (docs/campaigns.md; the metrics of ../shared/docs/method.md section 6).
  *
  * The independent unit is the trial (one fault pattern), never the image: every function here takes one
  * number per trial (its accuracy, SDC rate or DUE rate) and says how well the mean is known.
@@ -26,13 +26,21 @@ export const DEFAULT_MIN_TRIALS = 10;
  * How a summary's interval is made:
  * - 'betting-cs': a confidence sequence by betting (valid at every number of trials, so after sequential
  *   stopping too); the default of campaigns with --precision;
+ * - 'betting-target': the same confidence sequence with its bets tuned for the campaign's --precision
+ *   (betting.ts) and, across strata, the error rate split in proportion to the stratum weights; still
+ *   valid at every number of trials; the default of campaigns with --precision;
  * - 'betting': the betting interval tuned for the planned number of trials (still valid if fewer ran);
  *   the default of fixed-trial campaigns;
  * - 'student-t': mean -/+ t * s / sqrt(n), clipped to the value range; only for comparison with older
  *   results: it undercovers on bimodal outcomes and is invalid after sequential stopping.
  */
-export type IntervalMethod = 'betting-cs' | 'betting' | 'student-t';
-export const INTERVAL_METHODS: readonly IntervalMethod[] = ['betting-cs', 'betting', 'student-t'];
+export type IntervalMethod = 'betting-target' | 'betting-cs' | 'betting' | 'student-t';
+export const INTERVAL_METHODS: readonly IntervalMethod[] = ['betting-target', 'betting-cs', 'betting', 'student-t'];
+
+/** Methods whose interval holds at every number of trials at once (confidence sequences): what sequential stopping needs. */
+export function isConfidenceSequence(method: IntervalMethod): boolean {
+  return method === 'betting-cs' || method === 'betting-target';
+}
 
 export function parseIntervalMethod(text: string): IntervalMethod {
   if ((INTERVAL_METHODS as readonly string[]).includes(text)) return text as IntervalMethod;
@@ -71,6 +79,8 @@ export interface SummarizeOptions {
   interval?: IntervalMethod;
   /** Planned number of trials, for 'betting' (default: the number of values). */
   horizon?: number;
+  /** Target half-width, for 'betting-target' (the campaign's --precision). */
+  target?: number;
   /** Range every value lies in (default [0, 1]; [-1, 1] for differences of rates). */
   range?: readonly [number, number];
 }
@@ -112,9 +122,21 @@ function sampleVariance(values: readonly number[], mean: number): number {
   return values.length > 1 ? values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (values.length - 1) : NaN;
 }
 
-/** The interval of the mean of `values` (all inside `range`) at `confidence` by `method`, inside `range`. */
-export function meanInterval(values: readonly number[], method: IntervalMethod, confidence: number, range: readonly [number, number] = [0, 1], horizon?: number): { low: number; high: number } {
+/**
+ * The interval of the mean of `values` (all inside `range`) at `confidence` by `method`, inside `range`.
+ * `horizon`: the planned trials of 'betting'; `target`: the half-width 'betting-target' tunes for (in the
+ * values' units).
+ */
+export function meanInterval(
+  values: readonly number[],
+  method: IntervalMethod,
+  confidence: number,
+  range: readonly [number, number] = [0, 1],
+  horizon?: number,
+  target?: number,
+): { low: number; high: number } {
   const [lo, hi] = range;
+  if (method === 'betting-target' && target === undefined) throw new ProactError("interval 'betting-target' needs the target half-width (--precision); use 'betting-cs' without one");
   if (values.length === 0) return { low: lo, high: hi };
   if (method === 'student-t') {
     if (values.length < 2) return { low: lo, high: hi };
@@ -123,7 +145,9 @@ export function meanInterval(values: readonly number[], method: IntervalMethod, 
     return { low: Math.max(lo, mean - half), high: Math.min(hi, mean + half) };
   }
   const scaled = lo === 0 && hi === 1 ? values : values.map((v) => (v - lo) / (hi - lo));
-  const r = bettingInterval(scaled, { confidence, horizon: method === 'betting' ? Math.max(horizon ?? values.length, values.length) : undefined });
+  const tuning =
+    method === 'betting' ? { horizon: Math.max(horizon ?? values.length, values.length) } : method === 'betting-target' ? { target: Math.min(1, target! / (hi - lo)) } : {};
+  const r = bettingInterval(scaled, { confidence, ...tuning });
   return { low: lo + r.low * (hi - lo), high: lo + r.high * (hi - lo) };
 }
 
@@ -143,7 +167,7 @@ export function summarize(values: readonly number[], options: SummarizeOptions =
   const n = values.length;
   const mean = sampleMean(values);
   const variance = sampleVariance(values, mean);
-  const r = meanInterval(values, method, confidence, range, options.horizon);
+  const r = meanInterval(values, method, confidence, range, options.horizon, options.target);
   // The interval always holds the sample mean (a betting interval may, rarely, end just short of it).
   const low = Math.min(r.low, mean);
   const high = Math.max(r.high, mean);
@@ -174,6 +198,24 @@ export interface StratumSample {
   horizon?: number;
 }
 
+/**
+ * How 'betting-target' shares the error rate alpha and the target among strata (any split fixed before
+ * the data keeps the union bound valid; this one is chosen for width): stratum h gets alpha * w_h, so
+ * the heavy stratum that decides the width pays little for the split (at BER 1e-7 its level is
+ * 1 - 0.97 alpha instead of 1 - alpha / 4), and its bets are tuned for precision / sqrt(w_h) (a light
+ * stratum's share of the combined width is small, so it may stay wider). Other methods: alpha / H each,
+ * and the campaign's target.
+ */
+export function stratumLevels(method: IntervalMethod, weights: readonly number[], confidence: number, target?: number): { confidence: number; target?: number }[] {
+  const alpha = 1 - confidence;
+  return weights.map((w) => {
+    if (method !== 'betting-target') return { confidence: 1 - alpha / weights.length, ...(target === undefined ? {} : { target }) };
+    // A near-weightless stratum contributes almost nothing whatever its interval: a level just below 1.
+    const level = Math.min(1 - alpha * w, 1 - 1e-12);
+    return { confidence: level, ...(target === undefined ? {} : { target: Math.min(0.5, target / Math.sqrt(Math.max(w, Number.MIN_VALUE))) }) };
+  });
+}
+
 /** Weighted type-7-like quantile: the value where the cumulative weight (of trials sorted by value) reaches p. */
 function weightedQuantile(points: { value: number; weight: number }[], p: number): number {
   let cumulative = 0;
@@ -196,19 +238,20 @@ export function strataInterval(
   method: IntervalMethod,
   confidence: number,
   range: readonly [number, number] = [0, 1],
+  target?: number,
 ): { mean: number; low: number; high: number; means: number[] } {
   checkConfidence(confidence);
   const totalWeight = strata.reduce((sum, s) => sum + s.weight, 0);
   if (strata.length === 0 || !(Math.abs(totalWeight - 1) < 1e-9) || strata.some((s) => !(s.weight >= 0))) {
     throw new ProactError(`stratified summary: stratum weights must be >= 0 and sum to 1 (they sum to ${totalWeight})`);
   }
-  const stratumConfidence = 1 - (1 - confidence) / strata.length;
+  const levels = stratumLevels(method, strata.map((s) => s.weight), confidence, target);
   let mean = 0;
   let low = 0;
   let high = 0;
-  const means = strata.map((s) => {
+  const means = strata.map((s, h) => {
     const m = s.values.length > 0 ? sampleMean(s.values) : (range[0] + range[1]) / 2;
-    const r = meanInterval(s.values, method, stratumConfidence, range, s.horizon);
+    const r = meanInterval(s.values, method, levels[h]!.confidence, range, s.horizon, levels[h]!.target);
     mean += s.weight * m;
     low += s.weight * r.low;
     high += s.weight * r.high;
@@ -232,7 +275,7 @@ export function summarizeStrata(strata: readonly StratumSample[], options: Summa
   const all = strata.flatMap((s) => s.values);
   checkValues(all);
   checkRange(all, range);
-  const { mean, low, high, means } = strataInterval(strata, method, confidence, range);
+  const { mean, low, high, means } = strataInterval(strata, method, confidence, range, options.target);
   let meanVariance = 0;
   // Per-trial variance of the unstratified law: within-strata plus between-strata parts.
   let variance = 0;

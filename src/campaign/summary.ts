@@ -70,6 +70,8 @@ export interface CampaignDesignInfo {
   confidence: number;
   /** Planned trials per BER (the horizon of a 'betting' interval). */
   trials: number | null;
+  /** The --precision the campaign stopped on (the target a 'betting-target' interval is tuned for), or null. */
+  precision: number | null;
 }
 
 /** The design of a stored campaign; campaigns of earlier versions (no 'sampling' option) were plain, fixed-n. */
@@ -80,7 +82,8 @@ export function campaignDesign(campaign: CampaignRecord): CampaignDesignInfo {
   if (sampling === 'stratified' && criticalBits === null) throw new ProactError(`campaign ${campaign.id}: stratified but no criticalBits in its options (damaged record)`);
   const interval = typeof o.interval === 'string' ? parseIntervalMethod(o.interval) : o.precision !== undefined ? 'betting-cs' : 'betting';
   const confidence = typeof o.confidence === 'number' ? o.confidence : 0.95;
-  return { sampling, criticalBits, interval, confidence, trials: typeof o.trials === 'number' ? o.trials : null };
+  const precision = typeof o.precision === 'number' ? o.precision : null;
+  return { sampling, criticalBits, interval, confidence, trials: typeof o.trials === 'number' ? o.trials : null, precision };
 }
 
 /**
@@ -88,17 +91,20 @@ export function campaignDesign(campaign: CampaignRecord): CampaignDesignInfo {
  * interval is the campaign's (its design's sampling and interval method) unless `interval` overrides it;
  * stratified campaigns combine their strata with the exact weights.
  */
-export function summarizeCampaign(store: ResultStore, campaignId: number, options: { confidence?: number; interval?: IntervalMethod } = {}): CampaignSummary {
+export function summarizeCampaign(store: ResultStore, campaignId: number, options: { confidence?: number; interval?: IntervalMethod; target?: number } = {}): CampaignSummary {
   const campaign = store.getCampaign(campaignId);
   if (campaign === undefined) throw new ProactError(`${store.path}: no campaign with id ${campaignId}; list them with listCampaigns()`);
   checkPlannedTrials(store, campaign, store.trials(campaignId));
   const design = campaignDesign(campaign);
   const confidence = options.confidence ?? design.confidence;
   const interval = options.interval ?? design.interval;
+  const target = options.target ?? design.precision ?? undefined;
+  if (interval === 'betting-target' && target === undefined)
+    throw new ProactError(`campaign ${campaignId} has no --precision: summarise it with interval 'betting-cs' or give the target half-width`);
   const perBer = [...trialsByBer(store, campaignId)].map(([ber, trials]) => {
     const weights = design.sampling === 'stratified' ? strataWeights(design.criticalBits!, ber) : [1];
     const of = (metric: 'accuracy' | 'sdc' | 'due') =>
-      summarizeDesign(design.sampling, weights, trials.map((t) => ({ trial: t.trial, value: t[metric] })), { confidence, interval, horizon: design.trials ?? undefined });
+      summarizeDesign(design.sampling, weights, trials.map((t) => ({ trial: t.trial, value: t[metric] })), { confidence, interval, horizon: design.trials ?? undefined, target });
     return { ber, accuracy: of('accuracy'), sdc: of('sdc'), due: of('due') };
   });
   // BER 0 (a clean reference point) has no place on a log axis.

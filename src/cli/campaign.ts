@@ -23,7 +23,7 @@ import { ProactError, printable } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { guardOutputs } from '../util/outputs.js';
 import { parseFloatOption, parseIntOption, parseNumberList, addFaultModelOptions, faultModelFromFlags, progressBar, log, table, type FaultModelFlags } from './common.js';
-import { registerCampaignStatus } from './worker.js';
+import { registerCampaignStatus } from './queue.js';
 import { SIGNAL_EXIT_CODES, stopOnSignals } from './stop.js';
 
 interface CampaignCli extends FaultModelFlags {
@@ -100,7 +100,7 @@ export function registerCampaign(program: Command): void {
     .option('--confidence <c>', 'confidence level of intervals', parseFloatOption('--confidence'), 0.95)
     .option('--sampling <s>', 'plain, stratified (critical-flip strata, bernoulli only) or auto (stratified with --precision)', 'auto')
     .option('--images <n>', "images per trial: auto (chosen per BER from pilot trials), all, or a number (a random subset per trial)", 'auto-default')
-    .option('--interval <m>', 'interval method: betting-cs (anytime valid), betting (tuned for --trials), student-t (comparison only)')
+    .option('--interval <m>', 'interval method: betting-target (anytime valid, bets tuned for --precision; its default), betting-cs (anytime valid), betting (tuned for --trials), student-t (comparison only)')
     .option('--trial-cost <images>', 'cost of one trial set-up in image evaluations, for --images auto', parseFloatOption('--trial-cost'))
     .option('--eval-limit <n>', 'evaluate each trial on the first n records only', parseIntOption('--eval-limit', 1))
     .option('--seed <s>', 'campaign seed (fault plans are a pure function of seed, BER and trial)', parseIntOption('--seed', 0), 0)

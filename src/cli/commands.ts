@@ -4,7 +4,7 @@ import { registerCampaign } from './campaign.js';
 import { registerHarden, registerOverhead } from './harden.js';
 import { registerFaults } from './faults.js';
 import { registerReport } from './report.js';
-import { registerWorker } from './worker.js';
+import { registerWorker } from './queue.js';
 import { registerTrain } from './train.js';
 import { registerDemo } from './demo.js';
 

@@ -8,13 +8,12 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import ort from '../runtime/ort.js';
 import { ProactError, printable } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { checkInputFile, guardOutputs } from '../util/outputs.js';
 import { prepareGraph, readOnnx, writeOnnx, type Graph } from '../graph/index.js';
 import { openDataset, parseValidationSpec, resolveValidation, type Dataset } from '../data/index.js';
-import { Session, checkModelContract } from '../runtime/index.js';
+import { Session, checkModelContract, checkPlainOnnxruntime } from '../runtime/index.js';
 import { sha256 } from '../campaign/index.js';
 import { parseFormat } from '../faults/index.js';
 import {
@@ -149,31 +148,6 @@ async function checkHardenContract(graph: Graph, data: Dataset, model: string): 
       throw new ProactError(`${model}: has a fixed batch of ${contract.fixedBatch}; hardening trains on batches — re-export it with a dynamic batch (torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}}))`);
   } finally {
     await session.release();
-  }
-}
-
-/**
- * Runs the hardened ONNX file in plain onnxruntime-node (default session options, as any user would)
- * and compares its logits with our runtime's on a few images: the file must be an ordinary ONNX model.
- */
-export async function checkExportedModel(path: string, graph: Graph, data: Dataset, images = 16): Promise<number> {
-  const n = Math.min(images, data.count);
-  if (n === 0) return 0;
-  const batch = data.read(0, n);
-  const dims = [n, ...data.shape];
-  const plain = await ort.InferenceSession.create(path);
-  const ours = await Session.create(graph, { threads: 1 });
-  try {
-    const input = plain.inputNames[0]!;
-    const a = (await plain.run({ [input]: new ort.Tensor('float32', batch.x, dims) }))[plain.outputNames[0]!]!.data as Float32Array;
-    const b = (await ours.run({ [ours.inputNames[0]!]: { data: batch.x, dims } }))[ours.outputNames[0]!]!.data;
-    let worst = 0;
-    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
-    if (a.length !== b.length || !(worst <= 1e-5)) throw new Error(`the written model ${path} gives other logits in plain onnxruntime than in proact (difference ${worst})`);
-    return worst;
-  } finally {
-    await plain.release();
-    await ours.release();
   }
 }
 
@@ -414,7 +388,7 @@ export function registerHarden(program: Command): void {
         [JSON.stringify({ method: outcome.method, seed: o.seed, imagesProcessed: outcome.imagesProcessed, seconds: outcome.seconds, validationAccuracy: outcome.validationAccuracy, decisions: outcome.decisions }, null, 1) + '\n'],
         'the decisions',
       );
-      await checkExportedModel(out, hardened, data.validation.count > 0 ? data.validation : data.train);
+      await checkPlainOnnxruntime(out, hardened, data.validation.count > 0 ? data.validation : data.train);
 
       const baseline = {
         validation: await graphAccuracy(graph, data.validation, { threads, batchSize: evalBatch(o) }),

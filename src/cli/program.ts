@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { isProactError } from '../util/errors.js';
+import { TOOL_VERSION } from '../util/version.js';
 import { registerEval } from './eval.js';
 import { registerAll } from './commands.js';
 
@@ -13,7 +14,7 @@ export function buildProgram(): Command {
   program
     .name('proact')
     .description('Harden CNNs against bit flips with clipped activations (HyReLU, ProAct) and measure it with fault-injection campaigns.')
-    .version('0.1.0')
+    .version(TOOL_VERSION)
     .option('--verbose', 'print stack traces of errors')
     .exitOverride()
     .configureOutput({ outputError: () => {} })

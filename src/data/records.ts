@@ -5,6 +5,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { type Batch, type Dataset, checkIndices, checkRange } from './dataset.js';
+import { ProactBug, ProactError } from '../util/errors.js';
 
 /** Where a batch's records come from: a contiguous range, or arbitrary indices. */
 export type Selection = { start: number; n: number } | ArrayLike<number>;
@@ -68,7 +69,7 @@ export function fileRecords(path: string, headerBytes: number, count: number, re
           let done = 0;
           while (done < length) {
             const got = readSync(fd, out, outOffset + done, length - done, headerBytes + first * recordBytes + done);
-            if (got === 0) throw new Error(`${path}: unexpected end of file (the file changed while being read?)`);
+            if (got === 0) throw new ProactError(`${path}: unexpected end of file while reading record ${first}: the file changed while being read; rerun once it is stable`);
             done += got;
           }
         },
@@ -101,7 +102,7 @@ export function concatRecords(parts: readonly RecordStore[]): RecordStore {
   const starts: number[] = [];
   let count = 0;
   for (const part of parts) {
-    if (part.recordBytes !== recordBytes) throw new Error('concatRecords: parts differ in record size');
+    if (part.recordBytes !== recordBytes) throw new ProactBug('concatRecords: parts differ in record size');
     starts.push(count);
     count += part.count;
   }

@@ -5,4 +5,4 @@ export * from './onnx.js';
 export * from './shapes.js';
 export * from './passes.js';
 export * from './patterns.js';
-export { evalConstNode, FOLDABLE_OPS } from './consteval.js';
+export { evalConstNode, FOLDABLE_OPS, sliceParams } from './consteval.js';

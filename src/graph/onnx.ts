@@ -9,6 +9,7 @@ import { dirname, resolve, relative, isAbsolute, basename } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { ProactError } from '../util/errors.js';
 import { checkInputFile } from '../util/outputs.js';
+import { TOOL_VERSION } from '../util/version.js';
 import { Graph, type Attr, type Node, type ValueInfo } from './ir.js';
 import { BYTES_PER_ELEMENT, ONNX_DTYPE, allocate, dtypeFromOnnx, numel, type Tensor } from './tensor.js';
 
@@ -227,7 +228,7 @@ export function writeOnnx(g: Graph): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'proact',
-    producerVersion: '0.1.0',
+    producerVersion: TOOL_VERSION,
     opsetImport: [{ domain: '', version: g.opset }],
     metadataProps: Object.entries(g.metadata).map(([key, value]) => ({ key, value })),
     graph: {

@@ -2,7 +2,7 @@
  * Tensors of the IR: a dtype, dims and a typed array in row-major order. Constants (weights, shape
  * arithmetic) live here; activations never do (onnxruntime computes them).
  */
-import { ProactError } from '../util/errors.js';
+import { ProactBug, ProactError } from '../util/errors.js';
 
 export type DType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'uint16' | 'bool';
 export type TensorData =
@@ -87,7 +87,7 @@ export function allocate(dtype: DType, n: number): TensorData {
 export function tensor(dtype: DType, dims: number[], values?: ArrayLike<number> | ArrayLike<bigint>): Tensor {
   const data = allocate(dtype, numel(dims));
   if (values) {
-    if (data.length !== values.length) throw new Error(`tensor: ${values.length} values for dims [${dims}]`);
+    if (data.length !== values.length) throw new ProactBug(`tensor: ${values.length} values for dims [${dims}]`);
     if (data instanceof BigInt64Array) for (let i = 0; i < data.length; i++) data[i] = BigInt(values[i] as number | bigint);
     else for (let i = 0; i < data.length; i++) data[i] = Number(values[i]);
   }

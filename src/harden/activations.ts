@@ -2,7 +2,7 @@
  * Clipped activations as IR rewrites. Each form is built from standard ONNX ops (opset 13), so a
  * hardened model runs in plain onnxruntime and shows its thresholds as named initializers in Netron.
  *
- * Forms (x = pre-activation, T = threshold; docs/method.md section 2):
+ * Forms (x = pre-activation, T = threshold; docs/hardening.md, "Activation forms"):
  * - `relu`         max(0, x)                       the unprotected baseline (the Relu node is kept)
  * - `clip-zero`    x if 0 < x <= T else 0          Where(x <= T, Relu(x), 0)
  * - `clip-sat`     min(max(x, 0), T)               Where(x > T, T, Where(x > 0, x, 0))

@@ -1,5 +1,5 @@
 /**
- * FitAct (Mousavi et al., arXiv 2112.13544; docs/method.md section 4): neuron-wise smooth-zero
+ * FitAct (Mousavi et al., arXiv 2112.13544; docs/hardening.md, "FitAct"): neuron-wise smooth-zero
  * thresholds on every activation layer, initialised from the profile's neuron maxima and trained all at
  * once with the weights frozen: loss = CE + lambda * sum over layers of mean(T^2), Adam, cosine decay.
  *

@@ -1,6 +1,6 @@
 /**
  * FT-ClipAct (Hoang et al., DATE 2020): a layer-wise `clip-zero` threshold per activation layer, found
- * by fault injection (docs/method.md section 4). The slow, fault-injection-driven baseline.
+ * by fault injection (docs/hardening.md, "FT-ClipAct"). The slow, fault-injection-driven baseline.
  *
  * Start: every layer clipped to zero at its profiled maximum (Ranger, clip-zero), as the reference.
  * Then, layer by layer in execution order, with the other layers at their current thresholds:
@@ -59,7 +59,7 @@ export interface FtClipActBudget {
 
 /**
  * The reference's budget. bers, candidates (4), rounds (N = 4), minRounds (M = 3) are the toolbox's
- * FtClipAct_bounds defaults; repetitions 20 is docs/method.md's figure (the toolbox code itself runs
+ * FtClipAct_bounds defaults; repetitions 20 is the figure of the method description (../shared/docs/method.md) (the toolbox code itself runs
  * fault_simulation_epochs = 5); tolerance: the toolbox's delta_b = 0.2 is in percent x (x-step 0.2)
  * units on its 4-interval axis, i.e. 0.2 / 0.8 = 0.25 points = 0.0025 of our mean-height score.
  * images: the toolbox uses its whole `sub_train` loader; 1000 stands for that here.

@@ -1,5 +1,5 @@
 /**
- * Memory overhead of clipping thresholds (docs/method.md section 7): the extra stored parameters each
+ * Memory overhead of clipping thresholds (docs/hardening.md, "Memory overhead"): the extra stored parameters each
  * threshold granularity adds, as float32 values, and the ratios between schemes.
  *
  * - neuron-wise: sum over activation layers of the elements of one sample's activation map;
@@ -128,12 +128,14 @@ export function activationSites(g: Graph): { node: string; dims: number[]; activ
   const meta = g.metadata['proact.activations'];
   if (!meta) return activationLayers(g).map((l) => ({ node: l.node, dims: l.dims, activation: l.fn }));
   let records: HardenedRecord[];
+  let parsed: unknown;
   try {
-    records = JSON.parse(meta) as HardenedRecord[];
-    if (!Array.isArray(records)) throw new Error('not an array');
+    parsed = JSON.parse(meta);
   } catch {
-    throw new ProactError(`overhead: the model's 'proact.activations' metadata is not valid JSON; re-export the hardened model with proact harden`);
+    parsed = undefined;
   }
+  if (!Array.isArray(parsed)) throw new ProactError(`overhead: the model's 'proact.activations' metadata is not a JSON list; re-export the hardened model with proact harden`);
+  records = parsed as HardenedRecord[];
   const ends = new Map<string, HardenedRecord>();
   const prefixes = records.map((r) => `${r.node}/`);
   for (const r of records) for (const e of FORM_ENDS) ends.set(`${r.node}/${e}`, r);

@@ -1,5 +1,5 @@
 /**
- * ProAct (docs/method.md section 4): HyReLU thresholds initialised from the profile, then trained
+ * ProAct (docs/hardening.md, "ProAct"): HyReLU thresholds initialised from the profile, then trained
  * progressively, one activation layer at a time from the last to the first, with the weights frozen.
  *
  *   1. acc0 := validation accuracy with the initial thresholds.
@@ -250,7 +250,8 @@ interface Trial {
   accepted: LayerThresholds[];
 }
 
-interface TrialOutcome {
+/** What one tolerance trial of the progressive training gave (not a campaign trial: campaign/trial.ts). */
+interface TrainingTrialResult {
   accuracy: number;
   accepted: boolean;
   /** Epochs run, and planned (warm-up included). */
@@ -263,7 +264,7 @@ interface TrialOutcome {
  * acceptance test on the validation split. With early rollback, the test also runs after every earlier
  * epoch past the warm-up, and a trial that has already left the tolerance stops there (rolled back).
  */
-async function trainTrial(ctx: Context, state: RunState, trial: Trial): Promise<TrialOutcome> {
+async function trainTrial(ctx: Context, state: RunState, trial: Trial): Promise<TrainingTrialResult> {
   const { o, opts } = ctx;
   const phase = phaseOf(o, state.thresholds[trial.layer]!.granularity);
   const epochs = phase.warmupEpochs + phase.epochs;
@@ -314,7 +315,7 @@ export function withinTolerance(acc0: number, accuracy: number, tolerance: numbe
   return Math.abs(acc0 - accuracy) <= tolerance + 1e-12;
 }
 
-function recordDecision(ctx: Context, state: RunState, d: { layer: number; trainable: number[]; weightDecay: number } & TrialOutcome): void {
+function recordDecision(ctx: Context, state: RunState, d: { layer: number; trainable: number[]; weightDecay: number } & TrainingTrialResult): void {
   const { layer, trainable, accuracy, accepted } = d;
   const t = state.thresholds[layer]!;
   const phase = phaseOf(ctx.o, t.granularity);

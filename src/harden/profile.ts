@@ -1,5 +1,5 @@
 /**
- * Threshold initialisation by profiling (docs/method.md section 3): one pass of the clean model over a
+ * Threshold initialisation by profiling (docs/hardening.md, "Profiling and its cache"): one pass of the clean model over a
  * subset of the training data, recording per activation layer the exact maximum of every element of
  * one sample's activation map (neuron-wise), of every channel, and of the whole layer.
  *

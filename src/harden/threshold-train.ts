@@ -26,7 +26,7 @@ import { seededPermutation, subset, type Dataset } from '../data/index.js';
 import { inferShapes, numel, removeDeadNodes, type Graph, type Node, type ValueInfo } from '../graph/index.js';
 import { Session, type Feeds } from '../runtime/index.js';
 import { Optimizer, Rng, classifierIO, deriveSeed, warmupCosineSchedule, type OptimizerState, type Schedule } from '../train/index.js';
-import { ProactError } from '../util/errors.js';
+import { ProactBug, ProactError } from '../util/errors.js';
 import { DEFAULT_SMOOTH_K, GRANULARITIES, type Granularity } from './activations.js';
 import { applyThresholds } from './thresholds.js';
 import type { LayerThresholds } from './types.js';
@@ -430,7 +430,7 @@ export class ThresholdTrainer {
       feeds[p.labels] = { data: labels, dims: [n] };
     }
     if (p.teacher) {
-      if (!cache.teacher) throw new Error('ThresholdTrainer.step: the problem distils but the cache holds no teacher probabilities');
+      if (!cache.teacher) throw new ProactBug('ThresholdTrainer.step: the problem distils but the cache holds no teacher probabilities');
       const classes = cache.teacher.length / cache.count;
       const t = new Float32Array(n * classes);
       for (let i = 0; i < n; i++) t.set(cache.teacher.subarray(indices[i]! * classes, (indices[i]! + 1) * classes), i * classes);

@@ -12,6 +12,9 @@ import { canonicalJson, type JsonObject, type Summary } from '../campaign/index.
 import { thresholdSummary } from './artifacts.js';
 import type { ReportCampaign, ReportData, ThresholdsSource } from './load.js';
 
+/** One layer of a layered Vega-Lite spec (vega-lite exports the top-level type only). */
+type LayerOfSpec = Extract<TopLevelSpec, { layer: readonly unknown[] }>['layer'][number];
+
 export type RateMetric = 'accuracy' | 'sdc' | 'due';
 export const RATE_METRICS: readonly RateMetric[] = ['accuracy', 'sdc', 'due'];
 
@@ -155,7 +158,7 @@ export function rateChart(data: ReportData, metric: RateMetric): Chart {
     axis: bers.length <= 12 ? { values: bers, format: '~e' } : { format: '~e' },
   } as const;
   const y = { type: 'quantitative', title: text.axis, axis: { format: text.format }, scale: text.domain ? { domain: text.domain } : { zero: true } } as const;
-  const layers: Record<string, unknown>[] = [
+  const layers: LayerOfSpec[] = [
     {
       transform: [
         { filter: 'isValid(datum.ciLow) && isValid(datum.ciHigh)' },
@@ -184,7 +187,7 @@ export function rateChart(data: ReportData, metric: RateMetric): Chart {
     chartData.clean = clean;
     if (clean.length > 0) {
       layers.unshift({
-        data: { values: clean as unknown as JsonObject[] },
+        data: { values: clean },
         mark: { type: 'rule', strokeDash: [5, 4], strokeWidth: 1.2, opacity: 0.8 },
         encoding: { y: { ...y, field: 'cleanAccuracy' }, color },
       });
@@ -196,10 +199,10 @@ export function rateChart(data: ReportData, metric: RateMetric): Chart {
     width: 620,
     height: 340,
     config: CONFIG,
-    data: { values: points as unknown as JsonObject[] },
+    data: { values: points },
     layer: layers,
     resolve: { legend: { color: 'shared', shape: 'shared' } },
-  } as unknown as TopLevelSpec;
+  } satisfies TopLevelSpec;
   return {
     name: metric,
     title: text.title,
@@ -262,7 +265,7 @@ export function thresholdChart(source: ThresholdsSource, name: string): Chart {
     legend: { orient: 'top', direction: 'horizontal' },
   } as const;
   const granularities = [...new Set(layers.map((l) => l.granularity))];
-  const marks: Record<string, unknown>[] = [
+  const marks: LayerOfSpec[] = [
     {
       mark: { type: 'point', filled: true, size: 60, opacity: 1 },
       encoding: {
@@ -303,9 +306,9 @@ export function thresholdChart(source: ThresholdsSource, name: string): Chart {
     width: Math.max(420, Math.min(900, layers.length * 30)),
     height: 300,
     config: CONFIG,
-    data: { values: layers as unknown as JsonObject[] },
+    data: { values: layers },
     layer: marks,
-  } as unknown as TopLevelSpec;
+  } satisfies TopLevelSpec;
   return {
     name,
     title: `Thresholds per layer: ${source.label}`,
@@ -340,7 +343,7 @@ export function thresholdSources(data: ReportData): ThresholdsSource[] {
   const byContent = new Map<string, ThresholdsSource>();
   for (const c of data.campaigns) {
     if (!c.thresholds) continue;
-    const key = canonicalJson(c.thresholds as unknown as JsonObject);
+    const key = canonicalJson(c.thresholds);
     const found = byContent.get(key);
     if (found) found.origins.push(c.ref);
     else byContent.set(key, { label: c.label, origins: [c.ref], artifact: c.thresholds });

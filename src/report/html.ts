@@ -124,7 +124,7 @@ function figureBlock(f: RenderedFigure): string {
 ${scopeSvgIds(stripXmlProlog(f.svg), `${id}-`)}
 <figcaption><strong>${escapeHtml(f.chart.title)}.</strong> ${escapeHtml(f.chart.caption)} Files: <a href="${escapeAttr(f.files.svg)}">${escapeHtml(f.files.svg)}</a>, <a href="${escapeAttr(f.files.png)}">${escapeHtml(f.files.png)}</a> (${f.png.width}×${f.png.height} px), <a href="${escapeAttr(f.files.spec)}">Vega-Lite spec</a>.</figcaption>
 </figure>
-<script type="application/json" id="data-${escapeAttr(id)}">${jsonForScript(f.chart.data as unknown as JsonValue)}</script>
+<script type="application/json" id="data-${escapeAttr(id)}">${jsonForScript(f.chart.data)}</script>
 <details class="numbers"${f.chart.name === 'sdc' || f.chart.name === 'due' ? '' : ' open'}><summary>Numbers behind this figure</summary>
 ${dataTable(f.chart.table, `table-${id}`)}
 </details>
@@ -135,7 +135,7 @@ function distinctOverheads(campaigns: readonly ReportCampaign[]): { refs: string
   const byContent = new Map<string, { refs: string[]; label: string; artifact: OverheadArtifact }>();
   for (const c of campaigns) {
     if (!c.overhead) continue;
-    const key = canonicalJson(c.overhead as unknown as JsonObject);
+    const key = canonicalJson(c.overhead);
     const found = byContent.get(key);
     if (found) found.refs.push(c.ref);
     else byContent.set(key, { refs: [c.ref], label: c.overhead.model === undefined ? c.label : basename(c.overhead.model), artifact: c.overhead });
@@ -333,7 +333,8 @@ function escapeAttr(text: string): string {
 }
 
 /** JSON that cannot close its <script> element: '<' (and the line separators JS dislikes) are escaped. */
-export function jsonForScript(value: JsonValue): string {
+/** `value` (plain data: what JSON.stringify writes) as the text of a <script type="application/json">. */
+export function jsonForScript(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 

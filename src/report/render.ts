@@ -13,12 +13,12 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { vegaTextWidth } from './textwidth.js';
 
-/** vega-scenegraph's text measure (exported by vega, missing from its type declarations). */
-interface VegaTextMetrics {
-  width: (item: object, text: unknown) => number;
+// vega-scenegraph's text measure: exported by vega, missing from its type declarations.
+declare module 'vega' {
+  export const textMetrics: { width: (item: object, text: unknown) => number };
 }
 // Without a canvas vega guesses text widths generously; metric-exact widths give tight layouts.
-(vega as unknown as { textMetrics: VegaTextMetrics }).textMetrics.width = vegaTextWidth;
+vega.textMetrics.width = vegaTextWidth;
 
 export interface RenderedSvg {
   svg: string;

@@ -2,3 +2,4 @@
 export * from './session.js';
 export * from './evaluate.js';
 export * from './contract.js';
+export * from './plain.js';

@@ -29,6 +29,18 @@ export function check(condition: unknown, message: string | (() => string)): ass
   if (!condition) throw new ProactError(typeof message === 'string' ? message : message());
 }
 
+/**
+ * A broken invariant of proact's own code (a builder used wrongly, an impossible state): no input a user
+ * can give reaches it, so it keeps its stack trace and asks for a report. User-caused errors are
+ * ProactErrors.
+ */
+export class ProactBug extends Error {
+  constructor(message: string) {
+    super(`${message} (a bug in proact: please report it)`);
+    this.name = 'ProactBug';
+  }
+}
+
 export function isProactError(e: unknown): e is ProactError {
   return e instanceof ProactError;
 }

@@ -14,8 +14,8 @@
  */
 import { Graph, f32, i64, int, ints, type Tensor } from '../graph/index.js';
 import type { ImageShape } from '../data/index.js';
-import { ProactError } from '../util/errors.js';
-import { Rng, checkSeed } from '../train/rng.js';
+import { ProactBug, ProactError } from '../util/errors.js';
+import { Rng, checkSeed } from '../train/index.js';
 
 export interface ConvSpec {
   /** Parameter prefix, e.g. `features.0` or `layer1.0.conv1`. */
@@ -55,7 +55,7 @@ export class NetBuilder {
   /** Per-sample dims of a value built so far. */
   dims(value: string): number[] {
     const d = this.shapes.get(value);
-    if (!d) throw new Error(`NetBuilder: unknown value '${value}'`);
+    if (!d) throw new ProactBug(`NetBuilder: unknown value '${value}'`);
     return d;
   }
 
@@ -74,7 +74,7 @@ export class NetBuilder {
   }
 
   private parameter(name: string, t: Tensor): string {
-    if (this.graph.initializers.has(name)) throw new Error(`NetBuilder: parameter '${name}' defined twice`);
+    if (this.graph.initializers.has(name)) throw new ProactBug(`NetBuilder: parameter '${name}' defined twice`);
     this.graph.initializers.set(name, t);
     return name;
   }
@@ -90,7 +90,7 @@ export class NetBuilder {
     const stride = s.stride ?? 1;
     const pad = s.pad ?? 0;
     const groups = s.groups ?? 1;
-    if (cin % groups !== 0 || s.out % groups !== 0) throw new Error(`NetBuilder: conv '${s.name}' with ${groups} groups needs channels divisible by it (${cin} in, ${s.out} out)`);
+    if (cin % groups !== 0 || s.out % groups !== 0) throw new ProactBug(`NetBuilder: conv '${s.name}' with ${groups} groups needs channels divisible by it (${cin} in, ${s.out} out)`);
     const init = this.weightsAndBias([s.out, cin / groups, s.kernel, s.kernel], s.out, (cin / groups) * s.kernel * s.kernel);
     const inputs = [x, this.parameter(`${s.name}.weight`, init.weight)];
     if (s.bias ?? true) inputs.push(this.parameter(`${s.name}.bias`, init.bias()));
@@ -103,7 +103,7 @@ export class NetBuilder {
 
   linear(x: string, name: string, out: number, output?: string): string {
     const d = this.dims(x);
-    if (d.length !== 1) throw new Error(`NetBuilder: linear '${name}' needs a flat input, got [${d}]`);
+    if (d.length !== 1) throw new ProactBug(`NetBuilder: linear '${name}' needs a flat input, got [${d}]`);
     const init = this.weightsAndBias([out, d[0]!], out, d[0]!);
     const weight = this.parameter(`${name}.weight`, init.weight);
     const bias = this.parameter(`${name}.bias`, init.bias());
@@ -156,7 +156,7 @@ export class NetBuilder {
   shortcutA(x: string, name: string, outChannels: number): string {
     const [c, h, w] = this.dims(x) as [number, number, number];
     const extra = outChannels - c;
-    if (extra < 0 || extra % 2 !== 0) throw new Error(`NetBuilder: option-A shortcut from ${c} to ${outChannels} channels`);
+    if (extra < 0 || extra % 2 !== 0) throw new ProactBug(`NetBuilder: option-A shortcut from ${c} to ${outChannels} channels`);
     const g = this.graph;
     const starts = g.addConstant(`${name}.starts`, i64([0, 0]));
     const ends = g.addConstant(`${name}.ends`, i64([h, w]));

@@ -22,6 +22,7 @@ function importsOf(file: string): string[] {
   const specs = [
     ...[...text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+'(\.[^']+)'/gms)].map((m) => m[1]!),
     ...[...text.matchAll(/\bimport\(\s*'(\.[^']+)'\s*\)/g)].map((m) => m[1]!),
+    ...[...text.matchAll(/^\s*import\s+'(\.[^']+)'/gm)].map((m) => m[1]!),
   ];
   return specs.map((s) => resolve(dirname(file), s).replace(/\.js$/, '.ts'));
 }
@@ -91,6 +92,73 @@ test("README's Layout lists what each folder imports, exactly", () => {
     actual.delete('util');
     assert.deepEqual(claimed.sort(), [...actual].sort(), `README Layout line of src/${folder}`);
   }
+});
+
+/**
+ * The layers, bottom up: a folder may import only folders of a lower rank (util is the floor, cli the roof).
+ * A new folder must be ranked here: the test fails on an unranked one.
+ */
+const LAYERS: readonly (readonly string[])[] = [
+  ['util'],
+  ['data', 'faults', 'graph'],
+  ['autodiff', 'runtime'],
+  ['train'],
+  ['zoo', 'campaign'],
+  ['harden', 'queue', 'report'],
+  ['cli'],
+  ['index'],
+];
+const rankOf = (folder: string): number => LAYERS.findIndex((layer) => layer.includes(folder));
+
+/** A file's imports of a package (not relative), e.g. 'bullmq' or '@resvg/resvg-js'. */
+function packagesOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+'([^.'][^']*)'/gms), ...text.matchAll(/^\s*import\s+'([^.'][^']*)'/gm), ...text.matchAll(/\bimport\(\s*'([^.'][^']*)'\s*\)/g)]
+    .map((m) => m[1]!)
+    .filter((spec) => !spec.startsWith('node:'))
+    .map((spec) => (spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!));
+}
+
+/** Third-party packages that only one folder may import: each concern owns its dependency. */
+const PACKAGE_HOMES: Record<string, string> = {
+  'onnxruntime-node': 'runtime',
+  bullmq: 'queue',
+  ioredis: 'queue',
+  'better-sqlite3': 'campaign/store.ts',
+  vega: 'report',
+  'vega-lite': 'report',
+  '@resvg/resvg-js': 'report',
+  'onnx-proto': 'graph',
+  commander: 'cli',
+  'cli-progress': 'cli',
+};
+
+test('an import only goes down the layers, and into another folder only through its index.ts', () => {
+  for (const f of files) assert.ok(rankOf(folderOf(f)) >= 0, `src/${folderOf(f)} has no layer: rank it in LAYERS`);
+  for (const [f, deps] of fileEdges) {
+    const from = folderOf(f);
+    for (const d of deps) {
+      const to = folderOf(d);
+      if (to === from) continue;
+      assert.ok(rankOf(to) < rankOf(from), `${relative(SRC, f)} imports ${relative(SRC, d)}: ${from} (layer ${rankOf(from)}) may not import ${to} (layer ${rankOf(to)})`);
+      // util is a handful of leaf files with no index; every other folder is entered through its index.ts.
+      if (to !== 'util') assert.equal(relative(SRC, d), `${to}/index.ts`, `${relative(SRC, f)} reaches into ${relative(SRC, d)}: import from '../${to}/index.js'`);
+    }
+  }
+});
+
+test('each third-party package is imported by its own folder only', () => {
+  let seen = 0;
+  for (const f of files) {
+    for (const pkg of packagesOf(f)) {
+      const home = PACKAGE_HOMES[pkg];
+      if (home === undefined) continue;
+      seen++;
+      const where = relative(SRC, f);
+      assert.ok(home.endsWith('.ts') ? where === home : folderOf(f) === home, `${where} imports ${pkg}, which belongs to src/${home}`);
+    }
+  }
+  assert.ok(seen >= Object.keys(PACKAGE_HOMES).length, `found only ${seen} imports of the confined packages: is the import reader broken?`);
 });
 
 test('the cycle finder itself reports a cycle', () => {

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { firstWave, nextWave, type BerDesignOptions, type TrialSpec, type TrialValue } from '../../src/campaign/design.js';
-import { summarize } from '../../src/campaign/stats.js';
+import { meanInterval, type IntervalMethod } from '../../src/campaign/stats.js';
 import { mulberry32 } from '../../src/data/index.js';
 
 /** `reachable`: the law's spread lets +-1 point be reached within the 2,000-trial cap, so the rule must stop on precision. */
@@ -30,10 +30,13 @@ const LAWS: Law[] = [
 
 const CAMPAIGNS = 2000;
 
-/** --trials 2,000 where the law lets +-1 point be reached, 1,000 elsewhere (shorter; the interval must hold at any stop). */
-function plainDesign(maxTrials = 2000): BerDesignOptions {
-  return { sampling: 'plain', weights: [1], images: 1000, evalCount: 1000, precision: 0.01, confidence: 0.95, interval: 'betting-cs', maxTrials, minTrials: 10, wave: 10, trialCostImages: 100 };
+/** --trials 2,000 where the law lets +-1 point be reached, 500 elsewhere (shorter; the interval must hold at any stop). */
+function plainDesign(maxTrials = 2000, interval: IntervalMethod = 'betting-target'): BerDesignOptions {
+  return { sampling: 'plain', weights: [1], images: 1000, evalCount: 1000, precision: 0.01, confidence: 0.95, interval, maxTrials, minTrials: 10, wave: 10, trialCostImages: 100 };
 }
+
+/** The confidence sequences --precision may stop on: the default (bets tuned for the target) and the untuned one. */
+const SEQUENTIAL: readonly IntervalMethod[] = ['betting-target', 'betting-cs'];
 
 /** Runs one simulated campaign of `design`; `draw(stratum)` is one trial's outcome. Returns the final summary. */
 function simulate(design: BerDesignOptions, draw: (stratum: number) => number): { low: number; high: number; n: number; reason: string } {
@@ -49,21 +52,21 @@ function simulate(design: BerDesignOptions, draw: (stratum: number) => number): 
   }
 }
 
-test('plain sampling stopped at +-1 point: the betting confidence sequence covers the mean in >= 94% of 2,000 campaigns per law', () => {
-  for (const law of LAWS) {
+test('plain sampling stopped at +-1 point: each betting confidence sequence covers the mean in >= 94% of 2,000 campaigns per law', () => {
+  for (const method of SEQUENTIAL) for (const law of LAWS) {
     const u = mulberry32(20261206);
     let covered = 0;
     let trials = 0;
     let byPrecision = 0;
     for (let c = 0; c < CAMPAIGNS; c++) {
-      const r = simulate(plainDesign(law.reachable ? 2000 : 1000), () => law.draw(u));
+      const r = simulate(plainDesign(law.reachable ? 2000 : 500, method), () => law.draw(u));
       assert.ok(r.low >= 0 && r.high <= 1 && r.low <= r.high, `${law.name}: interval [${r.low}, ${r.high}] leaves [0, 1]`);
       if (r.low <= law.mean && law.mean <= r.high) covered++;
       if (r.reason === 'precision') byPrecision++;
       trials += r.n;
     }
     const coverage = covered / CAMPAIGNS;
-    console.log(`# coverage plain ${law.name}: ${(coverage * 100).toFixed(1)}% (${(trials / CAMPAIGNS).toFixed(0)} trials on average, ${byPrecision} of ${CAMPAIGNS} stopped on precision)`);
+    console.log(`# coverage plain ${method} ${law.name}: ${(coverage * 100).toFixed(1)}% (${(trials / CAMPAIGNS).toFixed(0)} trials on average, ${byPrecision} of ${CAMPAIGNS} stopped on precision)`);
     assert.ok(coverage >= 0.94, `${law.name}: coverage ${coverage}`);
     // The rule must stop on precision where the law allows it within the cap, and never after ten lucky trials.
     if (law.reachable) assert.ok(byPrecision >= CAMPAIGNS * 0.9, `${law.name}: only ${byPrecision} campaigns reached +-1 point`);
@@ -81,9 +84,9 @@ test('the counter-example: a t-interval stopped at +-1 point undercovers a rare 
     const values: number[] = [];
     for (;;) {
       for (let i = 0; i < 10; i++) values.push(law.draw(u));
-      const s = summarize(values, { interval: 'student-t' });
-      if (s.ciHalfWidth <= 0.01 || values.length >= 2000) {
-        if (s.ciLow <= law.mean && law.mean <= s.ciHigh) coveredT++;
+      const s = meanInterval(values, 'student-t', 0.95);
+      if ((s.high - s.low) / 2 <= 0.01 || values.length >= 2000) {
+        if (s.low <= law.mean && law.mean <= s.high) coveredT++;
         break;
       }
     }
@@ -107,12 +110,12 @@ test('stratified sampling with exact weights: the combined interval covers in >=
     { name: 'BER 1e-7-like', weights: [0.9734, 0.0263, 0.00035, 0.0000032] },
     { name: 'BER 1e-5-like', weights: [0.067, 0.181, 0.245, 0.507] },
   ];
-  for (const profile of profiles) {
+  for (const method of SEQUENTIAL) for (const profile of profiles) {
     const sum = profile.weights.reduce((a, b) => a + b, 0);
     const weights = profile.weights.map((w) => w / sum);
     const truth = weights.reduce((acc, w, h) => acc + w * stratumMean(h), 0);
-    // --trials 1000: the cap keeps the simulation short; the interval must hold wherever the campaign stops.
-    const design: BerDesignOptions = { ...plainDesign(1000), sampling: 'stratified', weights };
+    // --trials 500: the cap keeps the simulation short; the interval must hold wherever the campaign stops.
+    const design: BerDesignOptions = { ...plainDesign(500, method), sampling: 'stratified', weights };
     const u = mulberry32(99);
     let covered = 0;
     let trials = 0;
@@ -123,7 +126,7 @@ test('stratified sampling with exact weights: the combined interval covers in >=
       trials += r.n;
     }
     const coverage = covered / CAMPAIGNS;
-    console.log(`# coverage stratified ${profile.name}: ${(coverage * 100).toFixed(1)}% (${(trials / CAMPAIGNS).toFixed(0)} trials on average)`);
+    console.log(`# coverage stratified ${method} ${profile.name}: ${(coverage * 100).toFixed(1)}% (${(trials / CAMPAIGNS).toFixed(0)} trials on average)`);
     assert.ok(coverage >= 0.94, `${profile.name}: coverage ${coverage}`);
   }
 });

@@ -47,7 +47,7 @@ test('sequential stopping with strata and automatic image counts gives the same 
   // After the pilot, trials get the image count the design chose (here fewer than the 300 available).
   assert.ok(rows.some((r) => r[6] !== null && r[6] < 300), 'some trials evaluated a subset of the images');
   const s = ra.summary.perBer[0]!.accuracy;
-  assert.equal(s.interval, 'betting-cs');
+  assert.equal(s.interval, 'betting-target');
   assert.ok(s.ciLow >= 0 && s.ciHigh <= 1 && s.ciLow <= s.mean && s.mean <= s.ciHigh);
   assert.ok(rows.length === 60 || s.ciHalfWidth <= 0.02, `stopped at ${rows.length} trials with half-width ${s.ciHalfWidth}`);
 
@@ -113,8 +113,8 @@ test('campaign: bad input is a one-line error', () => {
   // The statistics options: each bad value is one line naming the flag and what it takes.
   expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--images', 'some']), /--images some: expected 'auto', 'all' or a whole number/);
   expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--sampling', 'clever']), /--sampling clever: expected plain, stratified or auto/);
-  expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--interval', 'wald']), /--interval wald: use one of betting-cs, betting, student-t/);
-  expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--precision', '0.01', '--interval', 'student-t']), /only the confidence sequence \(betting-cs\) stays valid/);
+  expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--interval', 'wald']), /--interval wald: use one of betting-target, betting-cs, betting, student-t/);
+  expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--precision', '0.01', '--interval', 'student-t']), /only a confidence sequence \(betting-target, betting-cs\) stays valid/);
   expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--count', 'reference', '--sampling', 'stratified']), /--sampling stratified needs --count bernoulli/);
   expectUserError(runCli(['campaign', '--model', model, '--data', 'mnist', '--trials', '4', '--images', 'auto', '--shard', '1/2']), /--shard needs a design fixed in advance/);
   const notDb = join(dir, 'tiny.onnx');

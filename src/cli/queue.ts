@@ -1,5 +1,5 @@
 /**
- * Queue mode on the command line: `proact worker` (runs trials from Redis until SIGTERM) and
+ * Queue mode on the command line, in one file: `proact worker` (runs trials from Redis until SIGTERM) and
  * `proact campaign status` (trials done, workers alive, ETA of queued campaigns). The coordinator side
  * is `proact campaign --queue`, in campaign.ts.
  */
