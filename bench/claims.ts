@@ -144,7 +144,7 @@ function argValue(args: readonly string[], flag: string): string | undefined {
 // docs/claims.md
 
 const int = (v: number) => Math.round(v).toLocaleString('en-US');
-const x = (v: number) => `${v.toFixed(1)}x`;
+const x = (v: number) => `${v.toLocaleString('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 })}x`;
 
 /** The memory table: parameters per scheme and the ratios to HyReLU, next to the paper's range. */
 export function memoryTable(rows: readonly MemoryRow[]): string {
