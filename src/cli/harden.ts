@@ -172,7 +172,7 @@ function checkMethod(o: HardenCli): HardenMethod | undefined {
   return o.method as HardenMethod;
 }
 
-/** Flags of threshold training given to a method that does not train thresholds are mistakes, not no-ops. */
+/** Flags of one method (FT-ClipAct's fault surface, threshold training's schedule) given to another are mistakes, not no-ops. */
 function checkTrainingFlags(o: HardenCli, method: HardenMethod | undefined): void {
   if (o.referenceSurface && method !== 'ftclipact')
     throw new ProactError(`--reference-surface: only ftclipact injects faults while hardening; give it to 'proact campaign' to measure ${method ?? 'the model'} on the reference surface`);
