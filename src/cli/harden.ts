@@ -173,7 +173,7 @@ function checkMethod(o: HardenCli): HardenMethod | undefined {
 }
 
 /** Flags of one method (FT-ClipAct's fault surface, threshold training's schedule) given to another are mistakes, not no-ops. */
-function checkTrainingFlags(o: HardenCli, method: HardenMethod | undefined): void {
+function checkMethodFlags(o: HardenCli, method: HardenMethod | undefined): void {
   if (o.referenceSurface && method !== 'ftclipact')
     throw new ProactError(`--reference-surface: only ftclipact injects faults while hardening; give it to 'proact campaign' to measure ${method ?? 'the model'} on the reference surface`);
   if (o.flatWarmup && method !== 'fitact' && method !== 'proact')
@@ -289,7 +289,7 @@ export function registerHarden(program: Command): void {
       if (!o.data) throw new ProactError("harden: --data <dir> is required (training data, or 'mnist')");
       if (!o.out) throw new ProactError('harden: --out <file> is required (the hardened .onnx to write)');
       checkGranularity(o.granularity, method);
-      checkTrainingFlags(o, method);
+      checkMethodFlags(o, method);
       const weightClip = weightClipGranularity(o, method);
       const weightOptions = { ...(weightClip ? { granularity: weightClip } : {}), ...(o.weightMargin !== undefined ? { margin: o.weightMargin } : {}) };
       if (o.tolerance !== undefined && !(o.tolerance >= 0 && o.tolerance < 100))
