@@ -17,10 +17,12 @@
  * Two modes (`mode`), which differ only in what a candidate is scored on:
  * - `toolbox` (default), the reference toolbox's procedure: every layer clipped (at its profiled
  *   maximum, or at the T already chosen for it), faults anywhere in the fault surface;
- * - `paper`, FT-ClipAct as published and as the paper-era reference ran it: the base model is
- *   unprotected, only layer i is clipped while layer i is searched, and faults hit only layer i (the
- *   conv/linear layers feeding activation i directly, and its threshold when thresholds are in the
- *   surface). The layers are searched independently; the hardened model clips every layer at its T.
+ * - `paper`, FT-ClipAct as published (and, by the project's review of method.md, as the paper-era
+ *   reference ran it; the toolbox history we can read starts in 2025 with the toolbox procedure): the
+ *   base model is unprotected, only layer i is clipped while layer i is searched, and faults hit only
+ *   layer i (the conv/linear layers feeding activation i directly, and its threshold when thresholds
+ *   are in the surface). The layers are searched independently; the hardened model clips every layer
+ *   at its T.
  *
  * Each score comes from in-process fault-injection trials (makeFaultable + FaultPlanner + runTrial):
  * `repetitions` fault patterns per BER on `images` training images. Every candidate of every layer
