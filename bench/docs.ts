@@ -1,6 +1,6 @@
 /**
- * Writes the benchmark figures of README.md, docs/benchmarks.md and docs/autodiff.md from the results
- * the benchmarks saved under docs/bench/ (`<name>.json`, written by bench/main.ts), between marker
+ * Writes the speed, time and cost figures of README.md and docs/*.md from the results the benchmarks
+ * saved under docs/bench/ (`<name>.json`, written by bench/main.ts), between marker
  * comments `<!-- bench:NAME -->` ... `<!-- /bench:NAME -->`, so that no figure there is typed by hand.
  * A benchmark without a results file gets no row (never an old figure). `npm run bench` runs this after
  * each benchmark; alone: `npm run bench:docs` (or `node dist/bench/docs.js [--check]`; --check changes
@@ -46,6 +46,8 @@ interface ThrgradResult extends Saved {
 interface CampaignResult extends Saved {
   ber: number;
   images: number;
+  /** The worker x thread split whose figure this is (`2x1`: 2 workers, 1 thread each). */
+  bestSplit?: string;
   proactSecondsPerTrial: number;
   torch: { threads: number; secondsPerTrial: number; ratio: number }[];
 }
@@ -77,6 +79,61 @@ interface StrataResult extends Saved {
   }[];
 }
 
+/** A trial's set-up against an image (bench/trialcost.ts): what `--trial-cost` charges. */
+interface TrialCostResult extends Saved {
+  threads: number;
+  batch: number;
+  setupMs: number;
+  msPerImage: number;
+  trialCostImages: number;
+  defaultTrialCostImages: number;
+  planBer: number;
+  plans: number;
+  planMs: number;
+  planFaults: number;
+}
+
+/** One way of applying faults in onnxruntime (bench/faults.ts). */
+interface FaultsWay {
+  sessionCreateMs: number;
+  firstRunMs: number;
+  steadyBatchMs: number;
+  trialSeconds: number;
+}
+
+/** Patched bytes against weights as inputs (bench/faults.ts). */
+interface FaultsResult extends Saved {
+  images: number;
+  batch: number;
+  threads: number;
+  plan: { faults: number };
+  patchBytes: FaultsWay;
+  weightInputs: FaultsWay & { firstTrialSeconds: number };
+  trialSecondsRatioWeightInputsOverPatchBytes: number;
+  logits: { bitIdentical: boolean; samePredictions: number; images: number };
+}
+
+/** Trials/s locally and through the Redis queue (bench/queue.ts). */
+interface QueueResult extends Saved {
+  images: number;
+  trialsPerCampaign: number;
+  queueBatch: number;
+  trialsPerSecond: { local1: number; local2: number; queue1: number; queue2: number };
+  evalMsPerTrial: number;
+  queueOverheadMsPerTrial: number;
+  queueOverheadRelative: number;
+}
+
+/** The shipped model's training command replayed (bench/train.ts). */
+interface TrainResult extends Saved {
+  command: string;
+  trainSeconds: number;
+  wallSeconds: number;
+  testAccuracy: number;
+  recordedTestAccuracy: number;
+  sameAccuracy: boolean;
+}
+
 /** One experiment of bench/results.ts: every method on one model, each BER to a precision (or its trial cap). */
 interface ResultsResult extends Saved {
   model: string;
@@ -84,7 +141,7 @@ interface ResultsResult extends Saved {
   precision?: number;
   trials: number;
   evalImages: number;
-  hardening: Record<string, { thresholdValues?: number; wallSeconds?: number; imagesProcessed?: number }>;
+  hardening: Record<string, { thresholdValues?: number; wallSeconds?: number; seconds?: number; imagesProcessed?: number }>;
   campaigns: {
     name: string;
     clean: number;
@@ -103,6 +160,12 @@ export interface BenchResults {
   precision?: PrecisionResult;
   strata?: StrataResult;
   claims?: ClaimsResult;
+  trialcost?: TrialCostResult;
+  faults?: FaultsResult;
+  queue?: QueueResult;
+  train?: TrainResult;
+  /** Not a benchmark's file: the shipped model's own training record, read by updateBenchDocs. */
+  shipped?: ShippedRecord;
 }
 
 /** docs/bench/claims.json: what `npm run bench -- claims` measured (bench/claims.ts). */
@@ -112,11 +175,18 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Checks that the named fields are numbers (or the torch list has the named numbers); names the file and field otherwise. */
+/** The value at a dotted path (`patchBytes.trialSeconds`), or undefined. */
+function at(v: Record<string, unknown>, path: string): unknown {
+  let x: unknown = v;
+  for (const k of path.split('.')) x = isObject(x) ? x[k] : undefined;
+  return x;
+}
+
+/** Checks that the named fields (dotted paths) are numbers (or the torch list has the named numbers); names the file and field otherwise. */
 function checkFields(file: string, v: unknown, numbers: readonly string[], torchNumbers: readonly string[], ratios = true): void {
   const bad = (field: string) => new ProactError(`${file}: field ${field} is missing or not a number; rerun its benchmark (npm run bench -- <name>)`);
   if (!isObject(v)) throw new ProactError(`${file}: not a JSON object; rerun its benchmark`);
-  for (const k of ['runs', ...numbers]) if (typeof v[k] !== 'number') throw bad(k);
+  for (const k of ['runs', ...numbers]) if (typeof at(v, k) !== 'number') throw bad(k);
   if (typeof v.date !== 'string' || !isObject(v.machine) || typeof v.machine.cpu !== 'string') throw bad('date or machine');
   if (torchNumbers.length === 0) return; // a benchmark without a torch_ref side (strata: proact against itself)
   if (!Array.isArray(v.torch) || v.torch.length === 0) throw bad('torch');
@@ -144,6 +214,16 @@ export function readBenchResults(dir: string): BenchResults {
     campaign: readResult<CampaignResult>(dir, 'campaign', ['ber', 'images', 'proactSecondsPerTrial'], ['secondsPerTrial']),
     precision: readResult<PrecisionResult>(dir, 'precision', ['workers'], ['secondsPerTrial', 'protocolSeconds'], false),
     strata: readResult<StrataResult>(dir, 'strata', [], [], false),
+    trialcost: readResult<TrialCostResult>(dir, 'trialcost', ['threads', 'batch', 'setupMs', 'msPerImage', 'trialCostImages', 'defaultTrialCostImages', 'planBer', 'plans', 'planMs', 'planFaults'], []),
+    faults: readResult<FaultsResult>(
+      dir,
+      'faults',
+      ['images', 'batch', 'threads', 'plan.faults', 'trialSecondsRatioWeightInputsOverPatchBytes', 'logits.samePredictions', 'logits.images', 'weightInputs.firstTrialSeconds',
+        ...['patchBytes', 'weightInputs'].flatMap((w) => ['sessionCreateMs', 'firstRunMs', 'steadyBatchMs', 'trialSeconds'].map((k) => `${w}.${k}`))],
+      [],
+    ),
+    queue: readResult<QueueResult>(dir, 'queue', ['images', 'trialsPerCampaign', 'queueBatch', 'evalMsPerTrial', 'queueOverheadMsPerTrial', 'queueOverheadRelative', ...['local1', 'local2', 'queue1', 'queue2'].map((m) => `trialsPerSecond.${m}`)], []),
+    train: readResult<TrainResult>(dir, 'train', ['trainSeconds', 'wallSeconds', 'testAccuracy', 'recordedTestAccuracy'], []),
     results: readResult<ResultsResult>(dir, RESULTS_FILE, ['trials', 'evalImages'], [], false),
     claims: readClaims(dir),
   };
@@ -180,6 +260,12 @@ interface Row {
   result: Saved;
 }
 
+/** `2x1` as `2 workers x 1 thread`. */
+function splitText(split: string): string {
+  const [w = '?', t = '?'] = split.split('x');
+  return `${w} worker${w === '1' ? '' : 's'} x ${t} thread${t === '1' ? '' : 's'}`;
+}
+
 function rows(b: BenchResults): Row[] {
   const out: Row[] = [];
   if (b.eval) {
@@ -203,8 +289,8 @@ function rows(b: BenchResults): Row[] {
   if (b.campaign) {
     const r = b.campaign;
     out.push({
-      label: `\`campaign\`: resnet20.onnx, BER ${r.ber.toExponential(0)}, ${num(r.images, 0)} images per trial`,
-      proact: `${num(r.proactSecondsPerTrial, 2)} s/trial`,
+      label: `\`campaign\`: resnet20.onnx, BER ${r.ber.toExponential(0)}, ${num(r.images, 0)} images per trial, seconds per extra trial (model loading and clean pass excluded, as torch_ref's timer excludes them)`,
+      proact: `${num(r.proactSecondsPerTrial, 2)} s/trial${r.bestSplit ? ` (${splitText(r.bestSplit)})` : ''}`,
       torch: new Map(r.torch.map((t) => [t.threads, { value: `${num(t.secondsPerTrial, 2)} s/trial`, ratio: t.ratio }])),
       result: r,
     });
@@ -286,6 +372,116 @@ export function strataText(b: BenchResults): string {
   ].join('\n');
 }
 
+/** Load and note of a run, for the blocks that show one benchmark. */
+function conditions(r: Saved): string {
+  return `${r.date}, ${r.machine.cpu}, ${r.machine.cores} cores, load ${num(r.machine.loadAverage, 1)}${r.note ? `; ${r.note}` : ''}`;
+}
+
+/** docs/benchmarks.md's hardening times: the records the results experiment saved for each method (bench/results.ts). */
+export function hardeningText(b: BenchResults): string {
+  const r = b.results;
+  if (!r) return `No \`${RESULTS_FILE}\` results in ${BENCH_DIR}/ yet: run \`RESULTS_PRECISION=0.01 npm run bench -- results\`.`;
+  const rows = Object.entries(r.hardening)
+    .filter(([, h]) => typeof h.seconds === 'number' || typeof h.wallSeconds === 'number')
+    .sort(([x], [y]) => METHOD_ORDER.indexOf(x) - METHOD_ORDER.indexOf(y));
+  const secs = (v: number | undefined) => (typeof v === 'number' ? `${num(v, v < 10 ? 1 : 0)} s` : 'not recorded');
+  return [
+    `The hardening records of \`RESULTS_PRECISION=${r.precision ?? '-'} npm run bench -- results\` (${r.model}; results file of ${conditions(r)}): \`seconds\` as \`proact harden\` reports it, the whole process's wall time (model loading and profiling included) and the images the method read.`,
+    '',
+    '| method | hardening | whole process | images read |',
+    '|---|---|---|---|',
+    ...rows.map(([name, h]) => `| ${METHOD_LABELS[name] ?? name} | ${secs(h.seconds)} | ${secs(h.wallSeconds)} | ${typeof h.imagesProcessed === 'number' ? num(h.imagesProcessed, 0) : 'not recorded'} |`),
+  ].join('\n');
+}
+
+/** docs/campaigns.md's trial set-up cost, the basis of `--trial-cost` (bench/trialcost.ts). */
+export function trialCostText(b: BenchResults): string {
+  const r = b.trialcost;
+  if (!r) return `No \`trialcost\` results in ${BENCH_DIR}/ yet: run \`npm run bench -- trialcost --runs 21\`.`;
+  return [
+    `\`npm run bench -- trialcost --runs ${r.runs}\` (${conditions(r)}; medians of ${r.runs} runs): on resnet20.onnx with ${r.threads} intra-op thread${r.threads === 1 ? '' : 's'},`,
+    `a trial's set-up (the plan patched into the model bytes, a new session, a one-image first run) took ${num(r.setupMs, 1)} ms and one image`,
+    `of a ${r.batch}-image batch ${num(r.msPerImage, 2)} ms, so a set-up cost ${num(r.trialCostImages, 1)} images (the default \`--trial-cost\` is ${r.defaultTrialCostImages}).`,
+  ].join('\n');
+}
+
+/** docs/faults.md's cost of one fault plan (bench/trialcost.ts). */
+export function planCostText(b: BenchResults): string {
+  const r = b.trialcost;
+  if (!r) return `No \`trialcost\` results in ${BENCH_DIR}/ yet: run \`npm run bench -- trialcost --runs 21\`.`;
+  return `\`npm run bench -- trialcost\` (${conditions(r)}): on resnet20.onnx at BER ${r.planBer.toExponential(0)}, a plan of ${num(r.planFaults, 0)} flips (median) took ${num(r.planMs, 3)} ms (median of ${r.plans} plans after the first).`;
+}
+
+/** docs/faults.md's comparison of the two ways to run a faulty model (bench/faults.ts). */
+export function faultsText(b: BenchResults): string {
+  const r = b.faults;
+  if (!r) return `No \`faults\` results in ${BENCH_DIR}/ yet: run \`npm run bench -- faults --runs 3\`.`;
+  const a = r.patchBytes;
+  const w = r.weightInputs;
+  const ms = (v: number) => `${num(v, 1)} ms`;
+  const faster = r.trialSecondsRatioWeightInputsOverPatchBytes >= 1 ? '(a) patched bytes' : '(b) weights as inputs';
+  return [
+    `\`npm run bench -- faults --runs ${r.runs}\` (${conditions(r)}; medians of ${r.runs} runs; ${num(r.images, 0)} images, batch ${r.batch}, ${r.threads} threads, ${r.plan.faults} faults):`,
+    '',
+    '| way | session creation | first batch | later batches (median) | one trial |',
+    '|---|---|---|---|---|',
+    `| (a) patched bytes, a new session per trial | ${ms(a.sessionCreateMs)} (with the patch) | ${ms(a.firstRunMs)} | ${ms(a.steadyBatchMs)} | ${num(a.trialSeconds, 2)} s |`,
+    `| (b) weights as inputs, one session per campaign | ${ms(w.sessionCreateMs)} (once) | ${ms(w.firstRunMs)} (once) | ${ms(w.steadyBatchMs)} | ${num(w.trialSeconds, 2)} s (the first: ${num(w.firstTrialSeconds, 2)} s) |`,
+    '',
+    `Faster per trial in this run: ${faster}; (b)'s trial took ${num(r.trialSecondsRatioWeightInputsOverPatchBytes, 2)}x (a)'s. Predictions agree on ${num(r.logits.samePredictions, 0)} of ${num(r.logits.images, 0)} images; logits bit-identical: ${r.logits.bitIdentical ? 'yes' : 'no'}.`,
+  ].join('\n');
+}
+
+/** docs/cluster.md's queue overhead (bench/queue.ts). */
+export function queueText(b: BenchResults): string {
+  const r = b.queue;
+  if (!r) return `No \`queue\` results in ${BENCH_DIR}/ yet: run \`npm run bench -- queue --runs 3\`.`;
+  const t = r.trialsPerSecond;
+  return [
+    `\`npm run bench -- queue --runs ${r.runs}\` (${conditions(r)}; medians of ${r.runs} runs; tiny CNN, ${num(r.trialsPerCampaign, 0)} trials on ${num(r.images, 0)} MNIST images, queue batches of ${r.queueBatch}):`,
+    '',
+    '| mode | trials/s |',
+    '|---|---|',
+    `| local, 1 process, 2 threads | ${num(t.local1, 1)} |`,
+    `| local, \`--workers 2 --threads 1\` | ${num(t.local2, 1)} |`,
+    `| queue, 1 worker process, 2 threads | ${num(t.queue1, 1)} |`,
+    `| queue, 2 worker processes, 1 thread each | ${num(t.queue2, 1)} |`,
+    '',
+    `A trial's own evaluation took ${num(r.evalMsPerTrial, 1)} ms; through the queue with one worker a trial cost ${num(r.queueOverheadMsPerTrial, 1)} ms more (${num(100 * r.queueOverheadRelative, 0)}% of its evaluation).`,
+  ].join('\n');
+}
+
+/** The record that came with the shipped model (models/mnist-lenet.json, written by `proact train`). */
+export interface ShippedRecord {
+  date: string;
+  seconds: number;
+  testAccuracy: number;
+  history: { epoch: number; seconds: number }[];
+}
+
+export const SHIPPED_RECORD = 'models/mnist-lenet.json';
+
+/** docs/training.md's training time of the shipped model: its own record, and the replay (bench/train.ts). */
+export function trainText(b: BenchResults): string {
+  const lines: string[] = [];
+  const s = b.shipped;
+  if (s) {
+    // The history holds the elapsed seconds at the end of each epoch.
+    const epochs = s.history.map((h, i) => h.seconds - (i > 0 ? s.history[i - 1]!.seconds : 0));
+    lines.push(
+      `- the run that made the model (\`${SHIPPED_RECORD}\`, ${s.date.slice(0, 10)}): ${num(s.seconds, 0)} s of training on the 2 shared cores, epochs ${num(Math.min(...epochs), 0)} to`,
+      `  ${num(Math.max(...epochs), 0)} s as the load of other work changed; test accuracy ${pct(s.testAccuracy)}%.`,
+    );
+  }
+  const r = b.train;
+  lines.push(
+    r
+      ? `- \`npm run bench -- train --runs ${r.runs}\` (${conditions(r)}): the same command took ${num(r.trainSeconds, 0)} s of training (${num(r.wallSeconds, 0)} s for the whole process), test accuracy ${pct(r.testAccuracy)}% (${r.sameAccuracy ? 'the recorded figure' : `recorded: ${pct(r.recordedTestAccuracy)}%`}).`
+      : `- no \`train\` results in ${BENCH_DIR}/ yet: run \`npm run bench -- train\`.`,
+  );
+  return lines.join('\n');
+}
+
 /** The experiment docs/results.md shows: ResNet-20, every method, each BER to +-1 point (bench/results.ts). */
 const RESULTS_FILE = 'results-resnet20-p0.01';
 
@@ -362,6 +558,29 @@ export function replaceBlock(text: string, file: string, name: string, content: 
   return text.slice(0, a) + generated + text.slice(z + close.length);
 }
 
+/**
+ * What counts as a speed figure typed by hand (test/docs/bench-docs.test.ts): a rate (`0.84 s per step`,
+ * `10 s each`, `260 images/s`, `2.0 s/step`, `1.36 ms per image`) or a ratio (`1.4x`, `2.5×`) on a line
+ * that speaks of speed, time or cost. A ratio alone is often a count (`46x the thresholds`, `18x as
+ * often`), so the line's words decide; a rate is a speed whatever the words.
+ */
+const RATE = /\d(?:[\d,]*\d)?(?:\.\d+)?\s?(?:ms|s|sec|seconds?|minutes?|min|hours?|h)\s?(?:\/\s?(?:step|trial|image|batch|epoch|run|plan)|per\b|each\b|an?\s+(?:step|trial|image|batch|epoch|run|plan)\b)|\d(?:[\d,]*\d)?(?:\.\d+)?\s?(?:images|trials|steps|batches|runs|plans|samples)\s?(?:\/\s?s|per\s+second)\b/i;
+const RATIO = /(?<![\w.])\d+(?:\.\d+)?[x×](?![\w])/;
+const SPEED_WORDS = /\b(?:faster|slower|quicker|as fast|speed(?:up)?s?|cheaper|costlier|costs?|time|wall|throughput|per second|seconds?|benchmarks?|threads?|pytorch|torch_ref|eval|steps?)\b|\/s\b/i;
+
+/** Lines of `text` (1-based) outside generated blocks that hold a hand-typed speed figure. */
+export function speedFigureLines(text: string): { line: number; text: string }[] {
+  const out: { line: number; text: string }[] = [];
+  let inBlock: string | undefined;
+  text.split('\n').forEach((line, i) => {
+    const open = /<!-- bench:([\w-]+) -->/.exec(line);
+    if (!inBlock && open) inBlock = open[1];
+    else if (inBlock && line.includes(`<!-- /bench:${inBlock} -->`)) inBlock = undefined;
+    else if (!inBlock && (RATE.test(line) || (RATIO.test(line) && SPEED_WORDS.test(line)))) out.push({ line: i + 1, text: line });
+  });
+  return out;
+}
+
 /** Every generated block: file, block name, content. */
 export function generatedBlocks(b: BenchResults): [file: string, name: string, content: string][] {
   const table = summaryTable(b);
@@ -371,6 +590,12 @@ export function generatedBlocks(b: BenchResults): [file: string, name: string, c
     ['docs/autodiff.md', 'thrgrad', thrgradText(b)],
     ['docs/benchmarks.md', 'precision', precisionText(b)],
     ['docs/benchmarks.md', 'strata', strataText(b)],
+    ['docs/benchmarks.md', 'hardening', hardeningText(b)],
+    ['docs/campaigns.md', 'trialcost', trialCostText(b)],
+    ['docs/faults.md', 'plancost', planCostText(b)],
+    ['docs/faults.md', 'faults', faultsText(b)],
+    ['docs/cluster.md', 'queue', queueText(b)],
+    ['docs/training.md', 'train', trainText(b)],
     ['docs/results.md', 'results-resnet20', resultsText(b)],
     // Computed from the zoo layouts at every regeneration, and from claims.json where measured.
     ...claimsBlocks(b),
@@ -385,9 +610,19 @@ function claimsBlocks(b: BenchResults): [string, string, string][] {
   ];
 }
 
+/** The shipped model's record, checked like a results file; absent when the file is. */
+export function readShippedRecord(file: string): ShippedRecord | undefined {
+  if (!existsSync(file)) return undefined;
+  const v: unknown = JSON.parse(readFileSync(file, 'utf8'));
+  const bad = () => new ProactError(`${file}: not the record \`proact train\` writes (date, seconds, testAccuracy, history[].seconds)`);
+  if (!isObject(v) || typeof v.date !== 'string' || typeof v.seconds !== 'number' || typeof v.testAccuracy !== 'number' || !Array.isArray(v.history) || v.history.length === 0) throw bad();
+  if (!v.history.every((h) => isObject(h) && typeof h.seconds === 'number')) throw bad();
+  return v as unknown as ShippedRecord;
+}
+
 /** Rewrites the generated blocks under `root`; returns the files that changed (with `check`, changes nothing). */
 export function updateBenchDocs(root: string, check = false): string[] {
-  const results = readBenchResults(join(root, BENCH_DIR));
+  const results = { ...readBenchResults(join(root, BENCH_DIR)), shipped: readShippedRecord(join(root, SHIPPED_RECORD)) };
   const texts = new Map<string, string>();
   for (const [file, name, content] of generatedBlocks(results)) {
     const path = join(root, file);

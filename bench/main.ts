@@ -16,6 +16,7 @@ type Bench = (opts: { runs: number }) => Promise<Record<string, unknown>>;
 const benches: Record<string, () => Promise<Bench>> = {
   eval: async () => (await import('./eval.js')).benchEval,
   faults: async () => (await import('./faults.js')).benchFaults,
+  trialcost: async () => (await import('./trialcost.js')).benchTrialCost,
   campaign: async () => (await import('./campaign.js')).benchCampaign,
   precision: async () => (await import('./precision.js')).benchPrecision,
   strata: async () => (await import('./strata.js')).benchStrata,
@@ -43,7 +44,9 @@ async function main(): Promise<number> {
     const machine = machineInfo();
     const fn = await benches[name]!();
     const result = await fn({ runs });
-    const record = { date: today(), machine, ...(process.env.BENCH_NOTE ? { note: process.env.BENCH_NOTE } : {}), ...result };
+    // `note` is BENCH_NOTE's alone (what shared the machine); a benchmark says what it measures in other fields.
+    const { note: _ignored, ...own } = result;
+    const record = { date: today(), machine, ...(process.env.BENCH_NOTE ? { note: process.env.BENCH_NOTE } : {}), ...own };
     process.stdout.write(JSON.stringify(record) + '\n');
     mkdirSync(BENCH_DIR, { recursive: true });
     // A benchmark run per model (results) names its own file, so runs on other models do not replace it.

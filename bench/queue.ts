@@ -127,6 +127,6 @@ export async function benchQueue(opts: { runs: number }): Promise<Record<string,
     queueOverheadMsPerTrial: overheadSeconds * 1000,
     queueOverheadRelative: overheadSeconds / evalSeconds,
     localOverheadMsPerTrial: localOverheadSeconds * 1000,
-    note: 'trials/s between the first and last stored trial; local1/queue1: one process, 2 onnxruntime threads; local2/queue2: two workers, 1 thread each',
+    measures: 'trials/s between the first and last stored trial; local1/queue1: one process, 2 onnxruntime threads; local2/queue2: two workers, 1 thread each',
   };
 }

@@ -29,8 +29,10 @@ export const MIN_AUTO_IMAGES = 50;
 export const NEGLIGIBLE_WEIGHT = 1e-12;
 /**
  * Default cost of one trial's set-up (patched model, new session, first run) in units of one image's
- * evaluation. Measured on resnet20.onnx (2026-12-06, 1 intra-op thread): session creation plus a first
- * one-image run 22 ms, one image of a 250-image batch 1.36 ms.
+ * evaluation. Set from one measurement on resnet20.onnx (2026-12-06, 1 intra-op thread: session creation
+ * plus a first one-image run 22 ms, one image of a 250-image batch 1.36 ms); `npm run bench -- trialcost`
+ * measures it again and docs/campaigns.md shows its latest figure next to this default. The choice only
+ * moves the cost of a campaign, never its validity.
  */
 export const DEFAULT_TRIAL_COST_IMAGES = 16;
 

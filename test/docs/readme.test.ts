@@ -8,7 +8,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { openStore, summarizeCampaign } from '../../src/campaign/index.js';
 import { openDataset } from '../../src/data/index.js';
@@ -49,12 +51,12 @@ test('README: every `npx proact` command of the tour runs, succeeds and gives th
     .map((l) => l.trim())
     .filter((l) => l.startsWith('npx proact '));
   assert.ok(commands.length >= 5, `found ${commands.length} commands`);
-  // The tour writes to fixed /tmp paths: start from a clean slate (a ProAct checkpoint left by an
-  // older run with other settings would, rightly, be refused).
-  for (const f of readdirSync('/tmp')) if (f.startsWith('lenet')) rmSync(`/tmp/${f}`, { recursive: true, force: true });
+  // The tour writes to /tmp paths: they run in a fresh folder of their own instead, so two runs on one
+  // machine cannot break each other (and a ProAct checkpoint of an older run cannot be picked up).
+  const scratch = mkdtempSync(join(tmpdir(), 'proact-tour-'));
   const ran = new Map<string, { args: string[]; stdout: string; stderr: string }>();
   for (const line of commands) {
-    const args = line.slice('npx proact '.length).split(/\s+/);
+    const args = line.slice('npx proact '.length).split(/\s+/).map((a) => a.replace(/^\/tmp\//, `${scratch}/`));
     const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, PROACT_NO_PROGRESS: '1' }, timeout: 300_000 });
     assert.equal(r.status, 0, `${line}\n${r.stderr}`);
     ran.set(args[0]!, { args, stdout: r.stdout, stderr: r.stderr });
