@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { ProactError, isProactError } from '../src/util/errors.js';
 import { writeFileAtomic } from '../src/util/files.js';
 import type { MachineInfo } from './common.js';
+import { claimsTable, memoryRows, memoryTable, type ClaimsMeasurement } from './claims.js';
 
 export const BENCH_DIR = 'docs/bench';
 
@@ -180,6 +181,7 @@ export interface BenchResults {
   precision?: PrecisionResult;
   strata?: StrataResult;
   delayed?: DelayedResult;
+  claims?: ClaimsResult;
   trialcost?: TrialCostResult;
   faults?: FaultsResult;
   queue?: QueueResult;
@@ -187,6 +189,9 @@ export interface BenchResults {
   /** Not a benchmark's file: the shipped model's own training record, read by updateBenchDocs. */
   shipped?: ShippedRecord;
 }
+
+/** docs/bench/claims.json: what `npm run bench -- claims` measured (bench/claims.ts). */
+type ClaimsResult = Saved & ClaimsMeasurement;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -244,7 +249,25 @@ export function readBenchResults(dir: string): BenchResults {
     train: readResult<TrainResult>(dir, 'train', ['trainSeconds', 'wallSeconds', 'testAccuracy', 'recordedTestAccuracy'], []),
     results: readResult<ResultsResult>(dir, RESULTS_FILE, ['trials', 'evalImages'], [], false),
     resultsActivation: readResult<ResultsResult>(dir, RESULTS_ACTIVATION_FILE, ['trials', 'evalImages'], [], false),
+    claims: readClaims(dir),
   };
+}
+
+/** claims.json, with the nested figures the claims table reads checked. */
+function readClaims(dir: string): ClaimsResult | undefined {
+  const c = readResult<ClaimsResult>(dir, 'claims', [], [], false);
+  if (!c) return undefined;
+  const file = join(dir, 'claims.json');
+  const need: [string, unknown][] = [
+    ['ftclipact.seconds', c.ftclipact?.seconds],
+    ['ftclipact.imagesProcessed', c.ftclipact?.imagesProcessed],
+    ['proact.seconds', c.proact?.seconds],
+    ['proact.imagesProcessed', c.proact?.imagesProcessed],
+    ['reference.images', c.reference?.images],
+    ['reference.seconds', c.reference?.seconds],
+  ];
+  for (const [field, v] of need) if (typeof v !== 'number') throw new ProactError(`${file}: field ${field} is missing or not a number; rerun its benchmark (npm run bench -- claims)`);
+  return c;
 }
 
 const num = (v: number, digits: number) => v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -637,6 +660,16 @@ export function generatedBlocks(b: BenchResults): [file: string, name: string, c
     ['docs/training.md', 'train', trainText(b)],
     ['docs/results.md', 'results-resnet20', resultsText(b)],
     ['docs/results.md', 'results-resnet20-activation', activationResultsText(b)],
+    // Computed from the zoo layouts at every regeneration, and from claims.json where measured.
+    ...claimsBlocks(b),
+  ];
+}
+
+function claimsBlocks(b: BenchResults): [string, string, string][] {
+  const rows = memoryRows();
+  return [
+    ['docs/claims.md', 'claims', claimsTable(rows, b.claims)],
+    ['docs/claims.md', 'claims-memory', memoryTable(rows)],
   ];
 }
 

@@ -25,6 +25,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   results: async () => (await import('./results.js')).benchResults,
   weightclip: async () => (await import('./weightclip.js')).benchWeightClip,
   delayed: async () => (await import('./delayed.js')).benchDelayed,
+  claims: async () => (await import('./claims.js')).benchClaims,
   thrgrad: async () => {
     const { benchThrgrad } = await import('./thrgrad.js');
     return (o) => benchThrgrad({ ...o, torch: true, threads: Number(process.env.BENCH_THREADS ?? 2) });

@@ -7,6 +7,9 @@
  * RESULTS_TRIALS (10), RESULTS_EVAL (1000 test images per trial), RESULTS_METHODS (all), RESULTS_DIR
  * (results-run), RESULTS_FORMAT (float32; e.g. q15.16, whose campaigns go to results-q15.16.sqlite). A hardened model already on disk is reused, so an
  * interrupted run picks up where it stopped (campaigns resume from the database).
+ * RESULTS_VALIDATION (default 1000, the runs on record) is passed to `proact harden --validation`: the
+ * held-out protocol of docs/hardening.md is RESULTS_VALIDATION=test:5000-9999 RESULTS_EVAL=5000 with a
+ * fresh RESULTS_DIR (hardened models on disk are reused whatever their validation was).
  *
  * RESULTS_PRECISION (e.g. 0.01) runs every BER to that interval half-width instead (`--precision`,
  * stratified faults, images per trial chosen by the nested design), with RESULTS_TRIALS as the cap
@@ -68,6 +71,7 @@ export async function benchResults(): Promise<Record<string, unknown>> {
   const trials = process.env.RESULTS_TRIALS ?? (precision ? DEFAULT_TRIALS.precision : DEFAULT_TRIALS.fixed);
   const evalLimit = process.env.RESULTS_EVAL ?? (precision ? '10000' : '1000');
   const only = process.env.RESULTS_METHODS?.split(',');
+  const validation = process.env.RESULTS_VALIDATION ?? '1000';
   const baseline = process.env.RESULTS_BASELINE ?? 'proact';
   const skipRun = process.env.RESULTS_SKIP_RUN === '1';
   const surface = process.env.RESULTS_SURFACE;
@@ -82,7 +86,7 @@ export async function benchResults(): Promise<Record<string, unknown>> {
     const out = join(dir, `${modelName}-${v.name}.onnx`);
     const record = join(dir, `${modelName}-${v.name}.harden.json`);
     if (!skipRun && (!existsSync(out) || !existsSync(record))) {
-      const r = run(['harden', ...v.args, '--model', model, '--data', data, '--out', out, '--json']);
+      const r = run(['harden', ...v.args, '--model', model, '--data', data, '--out', out, '--validation', validation, '--json']);
       const result = { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>), wallSeconds: r.seconds };
       writeFileAtomic(record, [JSON.stringify(result) + '\n'], 'hardening record');
     }

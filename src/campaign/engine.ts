@@ -208,6 +208,10 @@ function keyOptions(o: CampaignOptions, bers: number[], trials: number, critical
   if (design.images === 'auto') opts.trialCostImages = design.trialCostImages;
   // |C| fixes the strata weights at every BER: summaries recompute them from it.
   if (criticalBits !== null) opts.criticalBits = criticalBits;
+  // Under the reference surface, scalar thresholds keep their float32 values in a quantised model (as the
+  // reference stores them); campaigns stored before that rule quantised them, so the key keeps them apart.
+  const faults = resolveFaultModel(o.faults);
+  if (faults.referenceSurface && faults.format !== 'float32') opts.scalarThresholds = 'float32';
   if (o.precision !== undefined) {
     opts.precision = o.precision;
     opts.minTrials = o.minTrials ?? DEFAULT_MIN_TRIALS;
@@ -276,7 +280,7 @@ export function loadCampaignInputs(o: CampaignInputOptions): CampaignInputs {
   const ds = openDataset(o.data, { split: o.split ?? 'test' });
   const evalOffset = o.evalOffset ?? 0;
   const evalSet = loadEvalSet(ds, evalOffset, o.evalLimit ?? ds.count);
-  const faultable = makeFaultable(graph, { format: faults.format, kinds: faults.surface });
+  const faultable = makeFaultable(graph, { format: faults.format, kinds: faults.surface, referenceSurface: faults.referenceSurface });
   const dataId = `${ds.name}:${evalOffset}+${evalSet.count}:${sha256(evalSet.x).slice(0, 16)}`;
   return { modelHash: sha256(modelBytes), faultable, evalSet, dataId, artifacts: metadataArtifacts(graph), modelPath: o.model, graph };
 }

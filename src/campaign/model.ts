@@ -16,6 +16,12 @@ export interface SurfaceOptions {
   format?: string;
   /** Which stored tensors can be hit (default: all kinds: weights, biases, thresholds and weight bounds). */
   kinds?: readonly SurfaceKind[];
+  /**
+   * The reference surface: scalar thresholds and bounds are immune, and keep their float32 values
+   * under any format (the reference quantises the model before adding thresholds and never hits a
+   * scalar one, so it never quantises one). Default false: every tensor is stored in the format.
+   */
+  referenceSurface?: boolean;
 }
 
 export interface FaultableModel {
@@ -42,8 +48,9 @@ export function faultSurface(g: Graph, opts: SurfaceOptions = {}): SurfaceTensor
     const t = g.initializers.get(name)!;
     if (t.dtype !== 'float32') throw new ProactError(`tensor '${name}' is ${t.dtype}; fault injection needs float32 parameters in the ONNX file`);
     seen.add(name);
-    const values = quantize(t.data as Float32Array, format, t.dims);
-    const entry: SurfaceTensor = (kind === 'threshold' || kind === 'bound') && values.length === 1
+    const scalar = (kind === 'threshold' || kind === 'bound') && t.data.length === 1;
+    const values = scalar && opts.referenceSurface ? Float32Array.from(t.data as Float32Array) : quantize(t.data as Float32Array, format, t.dims);
+    const entry: SurfaceTensor = scalar
       ? { name, kind, dims: [...t.dims], values, scalarThreshold: true }
       : { name, kind, dims: [...t.dims], values };
     out.push(entry);

@@ -58,13 +58,13 @@ export interface FaultModelFlags {
  * `bn` is false, --bn) on `command`, with `defaults` (DEFAULT_FAULT_MODEL unless given) and an optional
  * prefix for the help text (e.g. 'ftclipact: '). One declaration for campaign, faults show and harden.
  */
-export function addFaultModelOptions(command: Command, o: { defaults?: Partial<FaultModel>; helpPrefix?: string; bn?: boolean } = {}): Command {
+export function addFaultModelOptions(command: Command, o: { defaults?: Partial<FaultModel>; helpPrefix?: string; bn?: boolean; formatHelp?: string } = {}): Command {
   const d = { ...DEFAULT_FAULT_MODEL, ...o.defaults };
   const p = o.helpPrefix ?? '';
   command
-    .option('--format <f>', `${p}stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16`, d.format)
+    .option('--format <f>', o.formatHelp ?? `${p}stored number format: float32, q15.16 (any qM.N), int8, int8-channel, float16, bfloat16`, d.format)
     .option('--count <m>', `${p}fault count model: bernoulli, reference, poisson, fixed:K`, d.count)
-    .option('--policy <p>', `${p}float32 flipped values: ieee (keep Inf/NaN) or reference (Inf -> 1e31, tiny -> 0)`, d.policy)
+    .option('--policy <p>', `${p}float32 flipped values: ieee (keep Inf/NaN) or reference (Inf/NaN -> +-1e31, tiny -> 0)`, d.policy)
     .option('--reference-surface', `${p}scalar thresholds and weight bounds are immune, as scalar thresholds in the reference toolbox`)
     .option('--surface <kinds>', `${p}what faults hit: comma-separated ${SURFACE_KINDS.join(',')} (stored tensors) and activation, activation:conv, activation:gemm, activation:act, activation:<node> (values layers produce, per image and inference)`, d.surface.join(','))
     .option('--fault <kind>', `${p}what a fault does to a stored bit: flip (transient), stuck-at-0 or stuck-at-1 (permanent cells)`, d.fault);

@@ -82,7 +82,7 @@ export function planOfTrial(o: TrialPlanOptions): { plan: FaultPlan; surfaceBits
   checkBer(o.ber);
   const faults = resolveFaultModel(o.faults);
   const graph = loadPrepared(o.model, faults.foldBatchNorm);
-  const surface = faultSurface(graph, { format: faults.format, kinds: faults.surface });
+  const surface = faultSurface(graph, { format: faults.format, kinds: faults.surface, referenceSurface: faults.referenceSurface });
   const planner = campaignPlanner(surface, { faults, ...(o.sampling ? { sampling: o.sampling } : {}) }, o.seed ?? 0);
   const plan = planner.plan(o.ber, o.trial);
   if (faults.activations.length === 0) return { plan, surfaceBits: planner.totalBits };
@@ -175,7 +175,7 @@ export async function replayPlan(o: ReplayOptions): Promise<ReplayResult> {
   const full = faultSurface(graph, { kinds: [...ALL_KINDS] });
   const { kinds, shapes } = matchSurfaceKinds(full, parsed.surfaceHash, o.plan, o.model);
   const plan = withSource(o.plan, () => planFromJSON(text, shapes));
-  const faultable = makeFaultable(graph, { format: plan.format, kinds });
+  const faultable = makeFaultable(graph, { format: plan.format, kinds, referenceSurface: plan.referenceSurface });
   checkBeforeValues(plan, faultable.surface, o);
   checkPlanIsTrials(plan, faultable, o);
 

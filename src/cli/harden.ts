@@ -12,13 +12,15 @@ import { ProactError, printable } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { checkInputFile, guardOutputs } from '../util/outputs.js';
 import { prepareGraph, readOnnx, writeOnnx, type Graph } from '../graph/index.js';
-import { openDataset, splitTrainValidation, type Dataset } from '../data/index.js';
+import { openDataset, parseValidationSpec, resolveValidation, type Dataset } from '../data/index.js';
 import { Session, checkModelContract, checkPlainOnnxruntime } from '../runtime/index.js';
 import { sha256 } from '../campaign/index.js';
+import { parseFormat } from '../faults/index.js';
 import {
   DEFAULT_PROFILE_IMAGES,
   FITACT_DEFAULTS,
   FTCLIPACT_DEFAULTS,
+  FTCLIPACT_MODES,
   FTCLIPACT_SURFACE,
   FTCLIPACT_REFERENCE,
   PROACT_DEFAULTS,
@@ -38,10 +40,12 @@ import {
   hardenWeightClip,
   loadCachedProfile,
   profileActivations,
+  quantisedModel,
   readThresholdsFile,
   saveProfile,
   thresholdsToJSON,
   type FitActOptions,
+  type FtClipActMode,
   type FtClipActOptions,
   type Granularity,
   type HardenData,
@@ -66,7 +70,7 @@ interface HardenCli extends FaultModelFlags {
   out?: string;
   thresholds?: string;
   profileImages: number;
-  validation: number;
+  validation: string;
   seed: number;
   threads: number;
   batch?: number;
@@ -82,6 +86,7 @@ interface HardenCli extends FaultModelFlags {
   fiMinRounds: number;
   fiTolerance: number;
   fiImages: number;
+  fiMode: string;
   workers: number;
   // FitAct / ProAct
   trainImages?: number;
@@ -97,6 +102,9 @@ interface HardenCli extends FaultModelFlags {
   vectorEpochs?: number;
   vectorLr?: number;
   referenceGrowingSet?: boolean;
+  flatWarmup?: boolean;
+  /** false with --no-early-rollback (commander's negatable flag defaults to true). */
+  earlyRollback?: boolean;
   fresh?: boolean;
 }
 
@@ -112,6 +120,8 @@ export interface HardenCliResult {
   /** Weight-bound values stored in the hardened model (0 without weight clipping). */
   weightBoundValues: number;
   validationImages: number;
+  /** Where the validation images came from (--validation), e.g. "test records 5000-9999 (5000); test report on the other 5000". */
+  validationSource: string;
   /** null when there was no validation split. */
   validationAccuracy: number | null;
   testImages: number;
@@ -162,6 +172,16 @@ function checkMethod(o: HardenCli): HardenMethod | undefined {
   return o.method as HardenMethod;
 }
 
+/** Flags of one method (FT-ClipAct's fault surface, threshold training's schedule) given to another are mistakes, not no-ops. */
+function checkMethodFlags(o: HardenCli, method: HardenMethod | undefined): void {
+  if (o.referenceSurface && method !== 'ftclipact')
+    throw new ProactError(`--reference-surface: only ftclipact injects faults while hardening; give it to 'proact campaign' to measure ${method ?? 'the model'} on the reference surface`);
+  if (o.flatWarmup && method !== 'fitact' && method !== 'proact')
+    throw new ProactError(`--flat-warmup: only fitact and proact train thresholds with a warm-up; remove it for ${method ?? '--thresholds'}`);
+  if (o.earlyRollback === false && method !== 'proact')
+    throw new ProactError(`--no-early-rollback: only proact rolls trials back; remove it for ${method ?? '--thresholds'}`);
+}
+
 function checkGranularity(g: string | undefined, method: HardenMethod | undefined): void {
   if (g === undefined) return;
   if (method === 'weight-clip') throw new ProactError('--granularity is the threshold granularity; weight-clip has no thresholds: use --weight-clip tensor|channel for its bounds');
@@ -182,6 +202,8 @@ function weightClipGranularity(o: HardenCli, method: HardenMethod | undefined): 
 }
 
 function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress']): FtClipActOptions {
+  if (!(FTCLIPACT_MODES as readonly string[]).includes(o.fiMode))
+    throw new ProactError(`--fi-mode ${o.fiMode}: expected toolbox (every layer clipped, faults anywhere) or paper (only the searched layer clipped and faulted)`);
   const opts: FtClipActOptions = {
     bers: o.fiBers,
     repetitions: o.fiRepetitions,
@@ -190,6 +212,7 @@ function ftClipActOptions(o: HardenCli, onProgress: FtClipActOptions['onProgress
     minRounds: o.fiMinRounds,
     tolerance: o.fiTolerance,
     images: o.fiImages,
+    mode: o.fiMode as FtClipActMode,
     seed: o.seed,
     faults: faultModelFromFlags(o),
     threads: o.threads,
@@ -212,7 +235,12 @@ export function registerHarden(program: Command): void {
     .option('--out <file>', 'hardened ONNX to write (thresholds, decisions and profile cache go beside it)')
     .option('--thresholds <file>', 'apply the thresholds of a .thresholds.json instead of running a method')
     .option('--profile-images <n>', 'training images profiled for the initial thresholds (ref 3000)', parseIntOption('--profile-images', 1), DEFAULT_PROFILE_IMAGES)
-    .option('--validation <n>', 'training images held out for validation (acceptance tests, reported accuracy)', parseIntOption('--validation', 0), 1000)
+    .option(
+      '--validation <src>',
+      "validation images (acceptance tests, reported accuracy): N training images held out (default 1000), test:A-B or train:A-B (records A..B of --data's split, removed from the test report or from training), or PATH[:A-B] (another dataset file); for models trained on every training image use test:5000-9999",
+      (v: string) => (parseValidationSpec(v), v),
+      '1000',
+    )
     .option('--seed <s>', 'seed of the validation split, the profiling subset, fault patterns and training', parseIntOption('--seed', 0), 0)
     .option('--threads <t>', 'onnxruntime intra-op threads', parseIntOption('--threads', 1), 2)
     .option('--batch <n>', 'batch size (default 128 for evaluation and profiling; fitact/proact default to their own training batch)', parseIntOption('--batch', 1))
@@ -225,6 +253,7 @@ export function registerHarden(program: Command): void {
     .option('--fi-rounds <n>', `ftclipact: most rounds per layer (ref ${ref.rounds})`, parseIntOption('--fi-rounds', 1), dflt.rounds)
     .option('--fi-min-rounds <n>', `ftclipact: rounds before the early stop (ref ${ref.minRounds})`, parseIntOption('--fi-min-rounds', 1), dflt.minRounds)
     .option('--fi-tolerance <a>', `ftclipact: early stop when adjacent scores differ by <= a (accuracy, ref ${ref.tolerance})`, parseFloatOption('--fi-tolerance'), dflt.tolerance)
+    .option('--fi-mode <m>', 'ftclipact: what a candidate is scored on: toolbox (every layer clipped, faults anywhere, as the reference toolbox) or paper (unprotected model, only the searched layer clipped and faulted, as FT-ClipAct was published)', 'toolbox')
     .option('--fi-images <n>', `ftclipact: training images per trial (ref: its whole sub-train set, ~${ref.images})`, parseIntOption('--fi-images', 1), dflt.images)
     .option('--workers <w>', 'ftclipact: worker threads for trials', parseIntOption('--workers', 1), 1)
     .option('--train-images <n>', `fitact/proact: training images, a seeded subset (default ${FITACT_DEFAULTS.images}; ref all)`, parseIntOption('--train-images', 1))
@@ -240,18 +269,27 @@ export function registerHarden(program: Command): void {
     .option('--vector-epochs <n>', `proact: epochs per neuron-/channel-wise trial (default ${PROACT_DEFAULTS.vectorPhase.epochs}; ref 100)`, parseIntOption('--vector-epochs', 1))
     .option('--vector-lr <x>', `proact: lr of neuron-/channel-wise thresholds (default ${PROACT_DEFAULTS.vectorPhase.lr}; ref 1e-3)`, parseFloatOption('--vector-lr'))
     .option('--reference-growing-set', 'proact: accepted layers stay trainable, as in the reference')
+    .option('--flat-warmup', 'fitact/proact: warm up at the full learning rate, as the reference (default 0.1 x lr)')
+    .option('--no-early-rollback', 'proact: run every trial to its end and test once (paper era); by default a trial already outside the tolerance after an epoch stops there')
     .option('--fresh', 'fitact/proact: ignore an existing training checkpoint and start again')
     .option('--skip-unsupported', 'leave activations proact cannot clip (Elu, Selu, Softplus, ...) unclipped instead of stopping')
     .option('--json', 'print the result as JSON');
   // FT-ClipAct's trials: the campaign's fault-model flags, its surface default without weight bounds, no --bn
   // (the search injects into the graph as given).
-  addFaultModelOptions(harden, { defaults: { surface: FTCLIPACT_SURFACE }, helpPrefix: 'ftclipact: ', bn: false })
+  addFaultModelOptions(harden, {
+    defaults: { surface: FTCLIPACT_SURFACE },
+    helpPrefix: 'ftclipact: ',
+    bn: false,
+    // --format is not FT-ClipAct's alone: every method hardens the model quantised to it.
+    formatHelp: 'stored number format (float32, q15.16, int8, ...): every method hardens the model with its weights and biases quantised to it, as the reference; ftclipact also injects its faults in it',
+  })
     .action(async (o: HardenCli) => {
       const method = checkMethod(o);
       if (!o.model) throw new ProactError('harden: --model <file> is required');
       if (!o.data) throw new ProactError("harden: --data <dir> is required (training data, or 'mnist')");
       if (!o.out) throw new ProactError('harden: --out <file> is required (the hardened .onnx to write)');
       checkGranularity(o.granularity, method);
+      checkMethodFlags(o, method);
       const weightClip = weightClipGranularity(o, method);
       const weightOptions = { ...(weightClip ? { granularity: weightClip } : {}), ...(o.weightMargin !== undefined ? { margin: o.weightMargin } : {}) };
       if (o.tolerance !== undefined && !(o.tolerance >= 0 && o.tolerance < 100))
@@ -280,7 +318,8 @@ export function registerHarden(program: Command): void {
       } catch {
         throw new ProactError(`${o.model}: cannot read the model file; give the path to an .onnx file`);
       }
-      const graph = prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) }));
+      // Under a fixed-point (or any non-float32) format every method works on the stored, quantised model.
+      const graph = quantisedModel(prepareGraph(readOnnx(modelBytes, { source: o.model, baseDir: dirname(resolve(o.model)) })), o.format);
       for (const u of checkClippable(graph, o.skipUnsupported ?? false)) log(`left unclipped (--skip-unsupported): node '${printable(u.node)}' (${u.op})`);
       // Saved thresholds are checked against the model before any data is read.
       const saved = o.thresholds ? readThresholdsFile(o.thresholds) : undefined;
@@ -294,10 +333,12 @@ export function registerHarden(program: Command): void {
         testSet = undefined; // no test split: only the validation accuracy is reported
       }
       await checkHardenContract(graph, trainSet, o.model);
-      const data: HardenData = splitTrainValidation(trainSet, o.validation, o.seed);
+      const chosen = resolveValidation(parseValidationSpec(o.validation), o.validation, trainSet, testSet, o.seed);
+      const data: HardenData = { train: chosen.train, validation: chosen.validation };
+      testSet = chosen.test;
       if (!saved && data.train.count === 0)
         throw new ProactError(`--validation ${o.validation}: leaves no training images out of ${trainSet.count} in ${trainSet.name}; give a smaller --validation`);
-      log(`seed ${o.seed}: validation ${data.validation.count} and training ${data.train.count} images of ${trainSet.name}`);
+      log(`seed ${o.seed}: validation ${data.validation.count} and training ${data.train.count} images of ${trainSet.name} (validation: ${chosen.description})`);
       const threads = o.threads;
 
       let outcome: HardenOutcome;
@@ -310,7 +351,8 @@ export function registerHarden(program: Command): void {
         outcome = { method: saved.method, graph: fromFile, thresholds: saved.thresholds, decisions: [], imagesProcessed: data.validation.count, seconds: (performance.now() - t0) / 1000, validationAccuracy };
         log(`applied ${countThresholdValues(saved.thresholds)} thresholds (${saved.method}) from ${o.thresholds}`);
       } else {
-        const key: ProfileKey = { modelHash: sha256(modelBytes), data: `${data.train.name}:${data.train.count}`, images: o.profileImages, seed: o.seed, foldBatchNorm: true };
+        const format = parseFormat(o.format).name;
+        const key: ProfileKey = { modelHash: sha256(modelBytes), data: `${data.train.name}:${data.train.count}`, images: o.profileImages, seed: o.seed, foldBatchNorm: true, ...(format !== 'float32' ? { format } : {}) };
         profile = loadCachedProfile(paths.profile, key, graph);
         if (profile) log(`profile: reused ${paths.profile} (${profile.images} images)`);
         else {
@@ -363,6 +405,7 @@ export function registerHarden(program: Command): void {
         thresholdValues: countThresholdValues(outcome.thresholds),
         weightBoundValues,
         validationImages: data.validation.count,
+        validationSource: chosen.description,
         validationAccuracy: Number.isFinite(outcome.validationAccuracy) ? outcome.validationAccuracy : null,
         testImages: testSet?.count ?? 0,
         testAccuracy: Number.isFinite(testAccuracy) ? testAccuracy : null,
@@ -487,6 +530,7 @@ async function runMethod(method: Exclude<HardenMethod, 'weight-clip'>, graph: Gr
           if (o.trainImages !== undefined) opts.images = o.trainImages;
           if (o.k !== undefined) opts.k = o.k;
           if (o.warmupEpochs !== undefined) opts.warmupEpochs = o.warmupEpochs;
+          if (o.flatWarmup) opts.flatWarmup = true;
           if (o.epochs !== undefined) opts.epochs = o.epochs;
           if (o.lr !== undefined) opts.lr = o.lr;
           if (o.lambda !== undefined) opts.lambda = o.lambda;
@@ -506,6 +550,8 @@ async function runMethod(method: Exclude<HardenMethod, 'weight-clip'>, graph: Gr
         if (o.tolerance !== undefined) opts.tolerance = o.tolerance / 100;
         if (o.granularity !== undefined) opts.granularity = o.granularity as Granularity | 'hyrelu';
         if (o.referenceGrowingSet) opts.referenceGrowingSet = true;
+        if (o.flatWarmup) opts.flatWarmup = true;
+        if (o.earlyRollback === false) opts.earlyRollback = false;
         const phase = (epochs: number | undefined, lr: number | undefined) => ({
           ...(epochs !== undefined ? { epochs } : {}),
           ...(lr !== undefined ? { lr } : {}),

@@ -22,4 +22,5 @@ export { type CifarOptions, type CifarVariant, openCifar } from './cifar.js';
 export { type IdxOptions, mnistDataDirectory, openIdx, openMnist, openMnistDefault } from './idx.js';
 export { type NpyDtype, type NpyHeader, type NpyOptions, openNpy, openNpyPair, parseNpyHeader, readNpyHeader } from './npy.js';
 export { EMBEDDED_MNIST, type OpenOptions, openDataset } from './open.js';
+export { type ValidationData, type ValidationSpec, parseValidationSpec, resolveValidation } from './validation.js';
 export { BYTE_TO_UNIT } from './pixels.js';

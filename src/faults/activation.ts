@@ -25,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { ProactError } from '../util/errors.js';
 import { checkBer, countModelName, sampleFlipSites, toCountModel, type CountModel } from './counts.js';
 import { toFormat, type EncodedTensor, type NumberFormat } from './formats.js';
-import { applyFloatPolicy, parseFloatPolicy, type FloatPolicy } from './policy.js';
+import { flippedValue, parseFloatPolicy, type FloatPolicy } from './policy.js';
 import { activationStream, checkSeed, checkTrial } from './prng.js';
 
 /** A layer whose output activations faults can hit: the value's name and one image's dims. */
@@ -184,9 +184,8 @@ export function applyActivationFaults(
       }
     }
     if (encoded !== undefined) {
-      let word = encoded.words[at]!;
-      for (let i = first; i < end; i++) word = format.flip(word, faults[i]!.bit);
-      values[index] = applyFloatPolicy(format.decodeWord(word, encoded, at), policy);
+      // The same decoding and float policy as a flipped stored weight (policy.ts).
+      values[index] = flippedValue(format, encoded.words[at]!, faults.slice(first, end).map((f) => f.bit), encoded, at, policy);
     }
     first = end;
   }

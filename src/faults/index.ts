@@ -18,7 +18,7 @@ export {
   type NumberFormat,
   type StoredWords,
 } from './formats.js';
-export { FLOAT_POLICIES, applyFloatPolicy, parseFloatPolicy, type FloatPolicy } from './policy.js';
+export { FLOAT_POLICIES, REFERENCE_INF_REPLACEMENT, REFERENCE_TINY_LIMIT, applyFloatPolicy, flippedValue, parseFloatPolicy, type FloatPolicy } from './policy.js';
 export { PhiloxStream, activationStream, imageStream, philox4x32_10, trialImages, trialStream, type RandomSource } from './prng.js';
 export { CRITICAL_FACTOR, STRATA, STRATUM_STRIDE, criticalSet, sampleStratumSites, strataCount, strataWeights, type CriticalSet } from './strata.js';
 export {

@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { ProactError } from '../util/errors.js';
 import { checkBer, countModelName, parseCountModel, sampleFlipSites, toCountModel, type CountModel, type FlipSite } from './counts.js';
 import { parseFormat, toFormat, type EncodedTensor, type NumberFormat } from './formats.js';
-import { applyFloatPolicy, parseFloatPolicy, type FloatPolicy } from './policy.js';
+import { flippedValue, parseFloatPolicy, type FloatPolicy } from './policy.js';
 import { checkSeed, checkTrial, trialStream } from './prng.js';
 import { STRATUM_STRIDE, criticalSet, sampleStratumSites, strataCount, type CriticalSet } from './strata.js';
 import { activationFaultsFromJSON, activationFaultsToJSON, type ActivationFault } from './activation.js';
@@ -237,10 +237,16 @@ export class FaultPlanner {
       while (end < sites.length && sites[end]!.tensor === tensor && sites[end]!.index === index) end++;
       const encoded = this.encodedTensor(tensor);
       const clean = encoded.words[index]!;
-      let word = clean;
-      for (let i = first; i < end; i++) word = applyBitFault(this.format, word, sites[i]!.bit, this.fault);
+      const bits = sites.slice(first, end).map((s) => s.bit);
       const before = canonicalNaN(this.format.decodeWord(clean, encoded, index));
-      const after = word === clean ? before : canonicalNaN(applyFloatPolicy(this.format.decodeWord(word, encoded, index), this.policy));
+      let after: number;
+      if (this.fault === 'flip') after = canonicalNaN(flippedValue(this.format, clean, bits, encoded, index, this.policy));
+      else {
+        // Stuck cells force their bits (stuckat.ts); the word's value is then cleaned once, as a flipped word's.
+        let word = clean;
+        for (const bit of bits) word = applyBitFault(this.format, word, bit, this.fault);
+        after = word === clean ? before : canonicalNaN(flippedValue(this.format, word, [], encoded, index, this.policy));
+      }
       const name = this.hittable[tensor]!.name;
       for (let i = first; i < end; i++) faults.push({ tensor: name, index, bit: sites[i]!.bit, before, after });
       first = end;

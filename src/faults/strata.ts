@@ -21,7 +21,7 @@
 import { ProactError } from '../util/errors.js';
 import { bernoulliPositions, checkBer, distinctPositions, logFactorial, sitesAt, type BitSpace, type FlipSite } from './counts.js';
 import type { EncodedTensor, NumberFormat } from './formats.js';
-import { applyFloatPolicy, type FloatPolicy } from './policy.js';
+import { flippedValue, type FloatPolicy } from './policy.js';
 import type { RandomSource } from './prng.js';
 
 /** A flip is critical when it raises a value's magnitude beyond this multiple of its tensor's largest clean magnitude. */
@@ -78,7 +78,7 @@ export function criticalSet(tensors: readonly EncodedTensor[], sizes: readonly n
     for (let i = 0; i < n; i++) {
       const word = encoded.words[i]!;
       for (const b of bits) {
-        const v = applyFloatPolicy(format.decodeWord(format.flip(word, b), encoded, i), policy);
+        const v = flippedValue(format, word, [b], encoded, i, policy);
         if (!Number.isFinite(v) || Math.abs(v) > limit) positions.push(i * format.bits + b);
       }
     }

@@ -8,7 +8,7 @@
  */
 import type { Dataset } from '../data/index.js';
 import type { Graph } from '../graph/index.js';
-import { Optimizer, checkSeed, deriveSeed, warmupCosineSchedule } from '../train/index.js';
+import { Optimizer, checkSeed, deriveSeed } from '../train/index.js';
 import { ProactError } from '../util/errors.js';
 import { DEFAULT_SMOOTH_K, type Granularity } from './activations.js';
 import { graphAccuracy } from './accuracy.js';
@@ -23,6 +23,7 @@ import {
   modelFingerprint,
   optimizerFromCheckpoint,
   optimizerToCheckpoint,
+  phaseSchedule,
   resolveGranularities,
   runEpochs,
   saveRunCheckpoint,
@@ -45,7 +46,7 @@ export interface FitActOptions extends ThresholdTrainingOptions {
   images?: number;
   /** Epochs after the warm-up (default 5; ref 100-150). */
   epochs?: number;
-  /** Epochs at 0.1 x lr before the cosine decay (default 0, as the reference). */
+  /** Epochs at 0.1 x lr (the full lr with `flatWarmup`) before the cosine decay (default 0, as the reference). */
   warmupEpochs?: number;
   /** Adam learning rate (default 1e-2; ref 1e-3). */
   lr?: number;
@@ -114,7 +115,7 @@ async function trainAllAtOnce(
   const perEpoch = stepsPerEpoch(train.count, o.batchSize);
   const epochs = o.warmupEpochs + o.epochs;
   const optimizer = new Optimizer({ kind: 'adam', lr: o.lr });
-  const schedule = warmupCosineSchedule({ totalSteps: epochs * perEpoch, warmupSteps: o.warmupEpochs * perEpoch });
+  const schedule = phaseSchedule(o.epochs, o.warmupEpochs, perEpoch, o.flatWarmup);
   const resumed = opts.checkpointPath && opts.resume !== false ? resumeFrom(opts.checkpointPath, config, thresholds, optimizer) : undefined;
   const firstEpoch = resumed?.epochsDone ?? 0;
   const imagesBefore = resumed?.imagesProcessed ?? 0;
@@ -163,6 +164,7 @@ interface Resolved {
   images: number;
   epochs: number;
   warmupEpochs: number;
+  flatWarmup: boolean;
   lr: number;
   lambda: number;
   k: number;
@@ -178,6 +180,7 @@ function resolveOptions(opts: FitActOptions, layerCount: number): Resolved {
     images: opts.images ?? d.images,
     epochs: opts.epochs ?? d.epochs,
     warmupEpochs: opts.warmupEpochs ?? d.warmupEpochs,
+    flatWarmup: opts.flatWarmup ?? false,
     lr: opts.lr ?? d.lr,
     lambda: opts.lambda ?? d.lambda,
     k: opts.k ?? d.k,
@@ -206,6 +209,7 @@ function runConfig(o: Resolved, thresholds: LayerThresholds[], profile: Profile,
     images: o.images,
     epochs: o.epochs,
     warmupEpochs: o.warmupEpochs,
+    ...(o.flatWarmup ? { flatWarmup: true } : {}),
     lr: o.lr,
     lambda: o.lambda,
     k: o.k,

@@ -14,6 +14,16 @@
  *      `minRounds` rounds once all adjacent scores differ by at most `tolerance`;
  *   5. the layer keeps the best candidate of the last round.
  *
+ * Two modes (`mode`), which differ only in what a candidate is scored on:
+ * - `toolbox` (default), the reference toolbox's procedure: every layer clipped (at its profiled
+ *   maximum, or at the T already chosen for it), faults anywhere in the fault surface;
+ * - `paper`, FT-ClipAct as published (and, by the project's review of method.md, as the paper-era
+ *   reference ran it; the toolbox history we can read starts in 2025 with the toolbox procedure): the
+ *   base model is unprotected, only layer i is clipped while layer i is searched, and faults hit only
+ *   layer i (the conv/linear layers feeding activation i directly, and its threshold when thresholds
+ *   are in the surface). The layers are searched independently; the hardened model clips every layer
+ *   at its T.
+ *
  * Each score comes from in-process fault-injection trials (makeFaultable + FaultPlanner + runTrial):
  * `repetitions` fault patterns per BER on `images` training images. Every candidate of every layer
  * sees the same fault positions for the same (BER, repetition) (common random numbers: the surfaces
@@ -22,7 +32,7 @@
  * end in the next round (the reference recomputes it with fresh faults).
  */
 import { ProactError } from '../util/errors.js';
-import type { Graph } from '../graph/index.js';
+import { activationLayers, parameterLayers, type Graph } from '../graph/index.js';
 import type { Dataset } from '../data/index.js';
 import { FaultPlanner, checkBer, resolveFaultModel, type FaultModelInput, type SurfaceKind } from '../faults/index.js';
 import { Session } from '../runtime/index.js';
@@ -92,7 +102,13 @@ export interface FtClipActProgress {
   chosen?: number;
 }
 
+export const FTCLIPACT_MODES = ['toolbox', 'paper'] as const;
+/** `toolbox`: all layers clipped, faults everywhere; `paper`: only layer i clipped and faulted (see the module comment). */
+export type FtClipActMode = (typeof FTCLIPACT_MODES)[number];
+
 export interface FtClipActOptions extends Partial<FtClipActBudget> {
+  /** What a candidate is scored on (default 'toolbox'). */
+  mode?: FtClipActMode;
   /** Activation layers to search (default all); the others stay at their profiled maxima. */
   layers?: number[];
   /** Seed of the training-image subset and of the fault patterns (default 0). */
@@ -152,8 +168,66 @@ function checkBudget(b: FtClipActBudget): void {
   if (!(b.tolerance >= 0 && Number.isFinite(b.tolerance))) throw new ProactError(`ftclipact: tolerance = ${b.tolerance}; expected a number >= 0 (accuracy units, e.g. 0.0025)`);
 }
 
+/**
+ * Per activation layer, the stored weights and biases of the conv/linear layers that feed it directly:
+ * found backwards from the activation's input through parameter-free nodes, stopping at a conv/linear
+ * layer and at the output of another activation (a residual shortcut carries an earlier activation,
+ * whose layers are not this layer's). In a ResNet block the second ReLU gets the block's second conv.
+ */
+export function layersFeedingActivations(graph: Graph): string[][] {
+  const acts = activationLayers(graph);
+  const producers = graph.producers();
+  const params = new Map(parameterLayers(graph).map((l) => [l.node.name, l] as const));
+  const activationOutputs = new Set(acts.map((a) => a.output));
+  return acts.map((a) => {
+    const names: string[] = [];
+    const seen = new Set<string>();
+    const stack = [a.input];
+    while (stack.length > 0) {
+      const value = stack.pop()!;
+      if (seen.has(value) || activationOutputs.has(value)) continue;
+      seen.add(value);
+      const p = producers.get(value);
+      if (!p) continue;
+      const layer = params.get(p.name);
+      if (layer) {
+        names.push(layer.weight, ...(layer.bias ? [layer.bias] : []));
+        continue;
+      }
+      for (const input of p.inputs) if (input) stack.push(input);
+    }
+    return names;
+  });
+}
+
+/** What one candidate is scored on: the clipped model, and the names of the tensors its faults may hit (undefined: the whole surface). */
+export interface CandidateModel {
+  graph: Graph;
+  faulted: ReadonlySet<string> | undefined;
+}
+
+/**
+ * The model a candidate threshold `threshold` of activation layer `layer` is scored on. toolbox: every
+ * layer clipped at `current` with layer `layer` at the candidate, faults anywhere; paper: only layer
+ * `layer` clipped, faults only in `feeding[layer]` and its threshold.
+ */
+export function candidateModel(graph: Graph, profile: Profile, mode: FtClipActMode, current: readonly number[], layer: number, threshold: number, feeding: readonly string[][]): CandidateModel {
+  const values = [...current];
+  values[layer] = threshold;
+  const all = layerThresholds(profile, values);
+  if (mode === 'toolbox') return { graph: applyThresholds(graph, all, 'ftclipact'), faulted: undefined };
+  return { graph: applyThresholds(graph, [all[layer]!], 'ftclipact'), faulted: new Set([...feeding[layer]!, thresholdName(layer)]) };
+}
+
+/** Layer-wise clip-zero thresholds at `values`, one per activation layer. */
+function layerThresholds(profile: Profile, values: readonly number[]): LayerThresholds[] {
+  return profile.layers.map((p, layer) => ({ layer, node: p.node, kind: 'clip-zero', granularity: 'layer', thresholdName: thresholdName(layer), dims: [], values: Float32Array.of(values[layer]!) }));
+}
+
 interface CandidateScore {
   score: number;
+  /** Names of the tensors the candidate's faults could hit. */
+  faulted: string[];
   clean: number;
   perBer: number[];
 }
@@ -190,23 +264,31 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
   for (const l of searchLayers)
     if (!Number.isInteger(l) || l < 0 || l >= nLayers) throw new ProactError(`ftclipact: layer ${l} does not exist; the model has ${nLayers} activation layers (0..${nLayers - 1})`);
 
+  const mode = opts.mode ?? 'toolbox';
+  if (!(FTCLIPACT_MODES as readonly string[]).includes(mode)) throw new ProactError(`ftclipact: mode '${String(mode)}' is unknown; use ${FTCLIPACT_MODES.join(' or ')}`);
+  const feeding = mode === 'paper' ? layersFeedingActivations(graph) : [];
+
   const evalSet = decode(profilingSubset(data.train, budget.images, seed));
   const current = profile.layers.map((p) => Math.fround(p.layerMax));
-  const thresholdsWith = (values: readonly number[]): LayerThresholds[] =>
-    profile.layers.map((p, layer) => ({ layer, node: p.node, kind: 'clip-zero', granularity: 'layer', thresholdName: thresholdName(layer), dims: [], values: Float32Array.of(values[layer]!) }));
 
   let imagesProcessed = profile.images;
   const decisions: Decision[] = [];
   const trialsPerCandidate = budget.bers.length * budget.repetitions;
   const trialsPlanned = trialsPerCandidate * (budget.candidates + (budget.rounds - 1) * (budget.candidates - 2));
 
-  /** Mean accuracy under faults, per BER, of the model with `values` as thresholds. */
-  const scoreOf = async (values: readonly number[], onTrial: () => void): Promise<CandidateScore> => {
-    const faultable = makeFaultable(applyThresholds(graph, thresholdsWith(values), 'ftclipact'), { format: faults.format, kinds: faults.surface });
+  /** Mean accuracy under faults, per BER, of the candidate's model (candidateModel). */
+  const scoreOf = async (layer: number, threshold: number, onTrial: () => void): Promise<CandidateScore> => {
+    const candidate = candidateModel(graph, profile, mode, current, layer, threshold, feeding);
+    const faultable = makeFaultable(candidate.graph, { format: faults.format, kinds: faults.surface, referenceSurface: faults.referenceSurface });
+    const faulted = candidate.faulted;
+    const faultSurface = faulted ? faultable.surface.filter((t) => faulted.has(t.name)) : faultable.surface;
+    // Paper mode on a surface of scalar thresholds alone, immune under the reference surface, would inject nothing.
+    if (faultSurface.every((t) => t.scalarThreshold === true && faults.referenceSurface))
+      throw new ProactError(`ftclipact --fi-mode paper: activation layer ${layer} ('${profile.layers[layer]!.node}') has no conv/linear weights feeding it in the fault surface (${faults.surface.join(',')}${faults.referenceSurface ? ', scalar thresholds immune' : ''}); add weight,bias to --surface or use --fi-mode toolbox`);
     const cleanSession = await Session.create(faultable.bytes, { threads });
     const clean = await predictAll(cleanSession, evalSet, batchSize).finally(() => cleanSession.release());
     imagesProcessed += evalSet.count;
-    const planner = new FaultPlanner(faultable.surface, { seed, faults });
+    const planner = new FaultPlanner(faultSurface, { seed, faults });
     const context: TrialContext = {
       bytes: faultable.bytes,
       offsets: faultable.offsets,
@@ -231,7 +313,7 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
       await pool.close();
     }
     const perBer = budget.bers.map((b) => sums.get(b)! / budget.repetitions);
-    return { score: uniformAuc(perBer), clean: context.clean.accuracy, perBer };
+    return { score: uniformAuc(perBer), clean: context.clean.accuracy, perBer, faulted: faultSurface.map((t) => t.name) };
   };
 
   for (const [position, layer] of searchLayers.entries()) {
@@ -249,17 +331,16 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
         let s = cache.get(threshold);
         const reused = s !== undefined;
         if (!s) {
-          const values = [...current];
-          values[layer] = threshold;
-          s = await scoreOf(values, () => {
+          s = await scoreOf(layer, threshold, () => {
             trialsDone++;
             opts.onProgress?.({ layer, position, searched: searchLayers.length, round, trialsDone, trialsPlanned });
           });
           cache.set(threshold, s);
         }
         scores.push(s.score);
-        const setting: Record<string, number | string> = { round, threshold, lo, hi, clean: s.clean };
+        const setting: Record<string, number | string> = { round, threshold, lo, hi, clean: s.clean, mode };
         budget.bers.forEach((b, k) => (setting[`accuracy@${b.toExponential(0)}`] = s.perBer[k]!));
+        if (mode === 'paper') setting['faulted'] = s.faulted.join(',');
         const d: Decision = { layer, node, setting, accuracy: s.score, accepted: false, note: reused ? 'score reused from the previous round (same faults)' : 'scored' };
         roundDecisions.push(d);
         decisions.push(d);
@@ -277,7 +358,7 @@ export async function hardenFtClipAct(graph: Graph, data: HardenData, profile: P
     opts.onProgress?.({ layer, position, searched: searchLayers.length, round: 0, trialsDone, trialsPlanned, chosen });
   }
 
-  const thresholds = thresholdsWith(current);
+  const thresholds = layerThresholds(profile, current);
   const hardened = applyThresholds(graph, thresholds, 'ftclipact');
   const validationAccuracy = await graphAccuracy(hardened, data.validation, { threads, batchSize });
   imagesProcessed += data.validation.count;

@@ -13,4 +13,6 @@ export * from './overhead.js';
 export * from './fitact.js';
 export * from './proact.js';
 export * from './weightclip.js';
+export * from './quantise.js';
 export type { GranularitySpec, LossWeights, ThresholdProgress, ThresholdTrainingOptions } from './threshold-train.js';
+export { phaseSchedule, warmupFactor } from './threshold-train.js';

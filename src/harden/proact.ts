@@ -16,7 +16,7 @@
  * One layer is trained at a time (the reference keeps accepted layers trainable: `referenceGrowingSet`).
  */
 import type { Graph } from '../graph/index.js';
-import { Optimizer, checkSeed, deriveSeed, warmupCosineSchedule, type OptimizerOptions } from '../train/index.js';
+import { Optimizer, checkSeed, deriveSeed, type OptimizerOptions } from '../train/index.js';
 import { ProactError } from '../util/errors.js';
 import { DEFAULT_SMOOTH_K, type Granularity } from './activations.js';
 import { graphAccuracy } from './accuracy.js';
@@ -29,6 +29,7 @@ import {
   checkNumber,
   loadRunCheckpoint,
   modelFingerprint,
+  phaseSchedule,
   resolveGranularities,
   runEpochs,
   saveRunCheckpoint,
@@ -37,6 +38,7 @@ import {
   teacherProbabilities,
   thresholdsFromArrays,
   thresholdsToArrays,
+  warmupFactor,
   type ActivationCache,
   type GranularitySpec,
   type LossWeights,
@@ -51,7 +53,7 @@ import type { Decision, HardenData, HardenOutcome, LayerThresholds, Profile } fr
 export interface PhaseBudget {
   /** Epochs after the warm-up (cosine decay to 0). */
   epochs: number;
-  /** Epochs at 0.1 x lr before the cosine decay. */
+  /** Epochs at 0.1 x lr (the full lr with `flatWarmup`) before the cosine decay. */
   warmupEpochs: number;
   lr: number;
 }
@@ -77,8 +79,9 @@ export interface ProActOptions extends ThresholdTrainingOptions {
   /** Loss weights (default crossEntropy 0.8, distillation 0.1, l2 4e-8). */
   loss?: Partial<LossWeights>;
   /**
-   * Test the tolerance after every epoch past the warm-up too, and stop a trial as soon as it has left
-   * it (default true, as the later reference toolbox); false runs every trial to its end (paper era).
+   * Test the tolerance after every epoch past the warm-up too (every epoch with a flat warm-up, as the
+   * reference), and stop a trial as soon as it has left it (default true, as the later reference
+   * toolbox); false runs every trial to its end (paper era).
    */
   earlyRollback?: boolean;
   /** The reference's behaviour: accepted layers stay trainable, so layer l trains l..last together (default false). */
@@ -122,6 +125,7 @@ interface Resolved {
   loss: LossWeights;
   growing: boolean;
   earlyRollback: boolean;
+  flatWarmup: boolean;
   cachePrefix: boolean;
   maxCacheBytes: number;
 }
@@ -266,7 +270,10 @@ async function trainTrial(ctx: Context, state: RunState, trial: Trial): Promise<
   const epochs = phase.warmupEpochs + phase.epochs;
   const perEpoch = stepsPerEpoch(trial.cache.count, o.batchSize);
   const optimizer = new Optimizer(optimizerOptions(o, trial.accepted, phase, trial.weightDecay));
-  const schedule = warmupCosineSchedule({ totalSteps: epochs * perEpoch, warmupSteps: phase.warmupEpochs * perEpoch });
+  const schedule = phaseSchedule(phase.epochs, phase.warmupEpochs, perEpoch, o.flatWarmup);
+  // A 0.1 x lr warm-up barely moves the thresholds, so the early test starts after it; a flat warm-up
+  // trains at full rate from the first step, and the reference tests after every epoch.
+  const firstTested = o.flatWarmup ? 0 : phase.warmupEpochs;
   let accuracy = NaN;
   const validate = async (): Promise<boolean> => {
     accuracy = await trial.trainer.accuracy(trial.validation, trial.params, Math.max(o.batchSize, 256));
@@ -286,8 +293,7 @@ async function trainTrial(ctx: Context, state: RunState, trial: Trial): Promise<
     interruptMessage: `proact: interrupted while training layer ${trial.layer}${opts.checkpointPath ? `; run again with checkpoint ${opts.checkpointPath} to resume` : ''}`,
     onStep: (epoch, step, steps, loss) =>
       opts.onProgress?.({ method: METHOD, layer: trial.layer, weightDecay: trial.weightDecay, epoch, epochs, step, steps, loss }),
-    // During the warm-up (lr x 0.1) the thresholds barely move: the early test starts after it.
-    onEpoch: async (epoch) => (o.earlyRollback && epoch > phase.warmupEpochs && epoch < epochs && !(await validate()) ? 'stop' : undefined),
+    onEpoch: async (epoch) => (o.earlyRollback && epoch > firstTested && epoch < epochs && !(await validate()) ? 'stop' : undefined),
   });
   state.imagesProcessed += done.images;
   if (done.lastEpoch < epochs) return { accuracy, accepted: false, epochsRun: done.lastEpoch, epochs };
@@ -324,6 +330,7 @@ function recordDecision(ctx: Context, state: RunState, d: { layer: number; train
       lr: phase.lr,
       epochs: phase.epochs,
       warmupEpochs: phase.warmupEpochs,
+      warmupFactor: warmupFactor(ctx.o.flatWarmup),
       epochsRun: d.epochsRun,
       granularity: t.granularity,
       trainable: trainable.length === 1 ? `${layer}` : `${trainable[0]}..${trainable[trainable.length - 1]}`,
@@ -378,6 +385,7 @@ function resolveOptions(opts: ProActOptions, layerCount: number): Resolved {
     loss: { ...d.loss, ...opts.loss },
     growing: opts.referenceGrowingSet ?? false,
     earlyRollback: opts.earlyRollback ?? true,
+    flatWarmup: opts.flatWarmup ?? false,
     cachePrefix: opts.cachePrefix ?? true,
     maxCacheBytes: opts.maxCacheBytes ?? d.maxCacheBytes,
   };
@@ -420,6 +428,8 @@ function runConfig(o: Resolved, thresholds: LayerThresholds[], profile: Profile,
     loss: o.loss,
     referenceGrowingSet: o.growing,
     earlyRollback: o.earlyRollback,
+    // Absent from older checkpoints when false, so they still resume.
+    ...(o.flatWarmup ? { flatWarmup: true } : {}),
   };
 }
 

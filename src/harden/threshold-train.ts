@@ -25,7 +25,7 @@ import { addDistillation, addL2, addSoftmaxCrossEntropy, addWeightedSum, buildGr
 import { seededPermutation, subset, type Dataset } from '../data/index.js';
 import { inferShapes, numel, removeDeadNodes, type Graph, type Node, type ValueInfo } from '../graph/index.js';
 import { Session, type Feeds } from '../runtime/index.js';
-import { Optimizer, Rng, classifierIO, deriveSeed, type OptimizerState, type Schedule } from '../train/index.js';
+import { Optimizer, Rng, classifierIO, deriveSeed, warmupCosineSchedule, type OptimizerState, type Schedule } from '../train/index.js';
 import { ProactBug, ProactError } from '../util/errors.js';
 import { DEFAULT_SMOOTH_K, GRANULARITIES, type Granularity } from './activations.js';
 import { applyThresholds } from './thresholds.js';
@@ -88,6 +88,25 @@ export interface ThresholdTrainingOptions {
   resume?: boolean;
   /** Stops the run between steps (the checkpoint keeps the finished work). */
   signal?: AbortSignal;
+  /**
+   * Warm-up at the full learning rate (default false: 0.1 x lr). The reference's CosineLRwithWarmup is
+   * built with warmup_lr = base lr, so its warm-up ramps from the base lr to the base lr: flat.
+   */
+  flatWarmup?: boolean;
+}
+
+/** Learning-rate factor of the warm-up: ours (the thresholds barely move), or the reference's flat one. */
+export function warmupFactor(flat: boolean): number {
+  return flat ? 1 : 0.1;
+}
+
+/**
+ * The schedule of one training phase: `warmupEpochs` epochs at a constant factor (0.1, or 1 when
+ * flat), then cosine decay to 0 over `epochs` epochs, stepped once per batch. With the flat warm-up it
+ * is the reference's CosineLRwithWarmup(warmup_steps = W, warmup_lr = lr, decay_steps = D) step for step.
+ */
+export function phaseSchedule(epochs: number, warmupEpochs: number, perEpoch: number, flat: boolean): Schedule {
+  return warmupCosineSchedule({ totalSteps: (warmupEpochs + epochs) * perEpoch, warmupSteps: warmupEpochs * perEpoch, warmupFactor: warmupFactor(flat) });
 }
 
 /** Per-layer granularities for `spec`, checked. */

@@ -5,7 +5,7 @@ import { ProactError } from '../util/errors.js';
 import { CIFAR_SHAPE, MNIST_SHAPE, alexnetCifar, lenet5, mobilenetV2Cifar, resnet20, vgg16Cifar, type ZooOptions } from './models.js';
 
 export { NetBuilder, type ConvSpec, type InitScheme } from './builder.js';
-export { CIFAR_SHAPE, MNIST_SHAPE, alexnetCifar, lenet5, mobilenetV2Cifar, resnet20, vgg16Cifar, type ZooOptions } from './models.js';
+export { CIFAR_SHAPE, MNIST_SHAPE, alexnetCifar, lenet5, mobilenetV2Cifar, resnet20, resnet50Cifar, vgg16Cifar, type ZooOptions } from './models.js';
 
 export type ArchName = 'lenet5' | 'alexnet-cifar' | 'vgg16-cifar' | 'resnet20' | 'mobilenetv2-cifar';
 

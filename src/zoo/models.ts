@@ -114,6 +114,38 @@ export function resnet20(o: ZooOptions = {}): Graph {
   return b.finish(b.linear(x, 'linear', o.numClasses ?? 10, 'logits'), 'resnet20', seed);
 }
 
+/**
+ * ResNet-50 for CIFAR, the layout of the ProAct reference's `ResNet50` (rrelu/models_cifar/resnets.py,
+ * after kuangliu's pytorch-cifar): conv 3x3 64 (stride 1, no max-pool), four stages of bottleneck
+ * blocks [3, 4, 6, 3] with 64, 128, 256, 512 planes (1x1 - ReLU - 3x3 with the stage's stride - ReLU -
+ * 1x1 to 4x planes, plus a 1x1 projection shortcut where the stride or width changes), ReLU after each
+ * residual add, global average pool, Linear 2048-classes. Convs carry a bias and there is no BatchNorm
+ * (a BN-folded layout). 49 activation layers (the stem's, which the reference applies as F.relu and so
+ * never replaces, included), 2,940,928 elements on 32x32 inputs, the last 2048x4x4.
+ * Shape-only in this project: no trained weights exist, and it is not a `proact train` architecture
+ * (23.5 M parameters); it serves threshold-memory counts (bench/claims.ts).
+ */
+export function resnet50Cifar(o: ZooOptions = {}): Graph {
+  const seed = o.seed ?? 0;
+  const b = new NetBuilder('resnet50-cifar', o.inputShape ?? CIFAR_SHAPE, seed, o.init ?? 'torch');
+  let x = b.relu(b.conv('input', { name: 'conv1', out: 64, kernel: 3, pad: 1 }), 'relu');
+  let channels = 64;
+  for (const [stage, [planes, blocks]] of ([[64, 3], [128, 4], [256, 6], [512, 3]] as const).entries()) {
+    for (let block = 0; block < blocks; block++) {
+      const name = `layer${stage + 1}.${block}`;
+      const stride = stage > 0 && block === 0 ? 2 : 1;
+      let y = b.relu(b.conv(x, { name: `${name}.conv1`, out: planes, kernel: 1 }), `${name}.relu1`);
+      y = b.relu(b.conv(y, { name: `${name}.conv2`, out: planes, kernel: 3, stride, pad: 1 }), `${name}.relu2`);
+      y = b.conv(y, { name: `${name}.conv3`, out: 4 * planes, kernel: 1 });
+      const shortcut = stride !== 1 || channels !== 4 * planes ? b.conv(x, { name: `${name}.shortcut.0`, out: 4 * planes, kernel: 1, stride }) : x;
+      x = b.relu(b.add(y, shortcut, `${name}.add`), `${name}.relu3`);
+      channels = 4 * planes;
+    }
+  }
+  x = b.flatten(b.globalAveragePool(x, 'avgpool'), 'flatten');
+  return b.finish(b.linear(x, 'linear', o.numClasses ?? 10, 'logits'), 'resnet50-cifar', seed);
+}
+
 /** MobileNetV2 inverted-residual stages: expansion t, output channels c, blocks n, first stride s. */
 const MOBILENETV2_CIFAR_CONFIG: [number, number, number, number][] = [
   [1, 16, 1, 1],

@@ -8,6 +8,7 @@ import {
   INT8,
   INT8_CHANNEL,
   applyFloatPolicy,
+  flippedValue,
   float32Bits,
   float32FromBits,
   parseFloatPolicy,
@@ -189,7 +190,7 @@ test('int8: rounding half to even, per-tensor vs per-output-channel scales', () 
   assertProactError(() => INT8_CHANNEL.encode(new Float32Array(6), [4, 2]), /dims \[4, 2\] do not match 6 values/);
 });
 
-test('reference policy maps Inf to +-1e31 and |x| < 5e-30 to 0; ieee keeps everything', () => {
+test('reference policy maps Inf and NaN to +-1e31 and |x| < 5e-30 to 0; ieee keeps everything', () => {
   const big = Math.fround(1e31);
   assert.equal(applyFloatPolicy(Infinity, 'reference'), big);
   assert.equal(applyFloatPolicy(-Infinity, 'reference'), -big);
@@ -197,7 +198,10 @@ test('reference policy maps Inf to +-1e31 and |x| < 5e-30 to 0; ieee keeps every
   assert.equal(applyFloatPolicy(-4.9e-30, 'reference'), 0);
   assert.equal(applyFloatPolicy(Math.fround(6e-30), 'reference'), Math.fround(6e-30));
   assert.equal(applyFloatPolicy(2 ** 127, 'reference'), 2 ** 127);
-  assert.ok(Number.isNaN(applyFloatPolicy(NaN, 'reference')));
+  // A NaN word is an all-ones exponent too: the reference gives +-1e31 with the word's sign.
+  assert.equal(applyFloatPolicy(NaN, 'reference'), big);
+  assert.equal(applyFloatPolicy(NaN, 'reference', true), -big);
+  assert.ok(Object.is(applyFloatPolicy(-1e-40, 'reference'), 0));
   assert.equal(applyFloatPolicy(Infinity, 'ieee'), Infinity);
   assert.equal(applyFloatPolicy(1e-31, 'ieee'), 1e-31);
   assert.equal(parseFloatPolicy('Reference'), 'reference');
@@ -217,4 +221,70 @@ test('parseFormat: canonical names and aliases; unknown names and Q formats that
   assertProactError(() => parseFormat('q0.0'), /no value bits/);
   assertProactError(() => FLOAT32.flip(0, 32), /bit 32 does not exist in a 32-bit float32 word/);
   assertProactError(() => INT8.flip(0, 8), /bit 8 does not exist/);
+});
+
+/**
+ * The reference's bit2float (rrelu/pytorchfi/weight_error_models.py), written out in float32 steps:
+ * (-1)^s * 2^(e - 127) * (1 + sum m_i 2^-i), then |x| < 5e-30 -> 0 and +-Inf -> +-10e30.
+ */
+function referenceBit2Float(word: number): number {
+  const s = word >>> 31;
+  const e = (word >>> 23) & 0xff;
+  const m = word & 0x7fffff;
+  let out = Math.fround((s ? -1 : 1) * Math.fround(2 ** (e - 127))); // 2^128 overflows float32 to Inf
+  out = Math.fround(out * Math.fround(1 + m / 2 ** 23));
+  if (Math.abs(out) < Math.fround(5e-30)) out = 0;
+  if (out === Infinity) out = Math.fround(10e30);
+  if (out === -Infinity) out = -Math.fround(10e30);
+  return out;
+}
+
+test('reference policy under float32 = the reference bit2float, bit for bit, for every exponent and both signs', () => {
+  const encoded = FLOAT32.encode(new Float32Array(1));
+  const mantissas = [0, 1, 0x400000, 0x7fffff, 0x123456, 0x555555];
+  let checked = 0;
+  for (let e = 0; e < 256; e++)
+    for (const m of mantissas)
+      for (const s of [0, 1]) {
+        const flipped = ((s << 31) | (e << 23) | m) >>> 0;
+        // Reach the word by one flip of bit 30 or bit 0 from a clean word, as a plan does.
+        for (const bit of [30, 0, 31]) {
+          const clean = (flipped ^ (1 << bit)) >>> 0;
+          const ours = flippedValue(FLOAT32, clean, [bit], encoded, 0, 'reference');
+          const ref = referenceBit2Float(flipped);
+          assert.equal(float32Bits(ours), float32Bits(ref), `word ${flipped.toString(16)} (bit ${bit}): ${ours} vs ${ref}`);
+          checked++;
+        }
+      }
+  assert.equal(checked, 256 * mantissas.length * 2 * 3);
+  // The issue's case: bit 30 of a weight in (1, 2) gives an all-ones exponent with a mantissa: NaN in
+  // IEEE, 1e31 in the reference (with the sign of the weight).
+  for (const w of [1.5, 1.0000001, 1.9999999, -1.25]) {
+    const clean = float32Bits(w);
+    assert.ok(Number.isNaN(flippedValue(FLOAT32, clean, [30], encoded, 0, 'ieee')));
+    assert.equal(flippedValue(FLOAT32, clean, [30], encoded, 0, 'reference'), Math.sign(w) * Math.fround(1e31));
+  }
+  // 1.0 exactly gives Inf (mantissa 0): 1e31 too.
+  assert.equal(flippedValue(FLOAT32, float32Bits(1), [30], encoded, 0, 'reference'), Math.fround(1e31));
+  // Random words against the oracle.
+  let x = 12345;
+  for (let i = 0; i < 20000; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const bit = x % 32;
+    const ours = flippedValue(FLOAT32, x, [bit], encoded, 0, 'reference');
+    assert.equal(float32Bits(ours), float32Bits(referenceBit2Float((x ^ (1 << bit)) >>> 0)));
+  }
+});
+
+test('reference policy cleans after each flip of a word hit twice (the reference flips one element at a time)', () => {
+  const encoded = FLOAT32.encode(new Float32Array(1));
+  const clean = float32Bits(1.5);
+  // Bit 30 twice: ieee cancels; the reference makes 1e31 first, then flips bit 30 of 1e31.
+  assert.equal(flippedValue(FLOAT32, clean, [30, 30], encoded, 0, 'ieee'), 1.5);
+  const second = referenceBit2Float((float32Bits(Math.fround(1e31)) ^ (1 << 30)) >>> 0);
+  assert.equal(flippedValue(FLOAT32, clean, [30, 30], encoded, 0, 'reference'), second);
+  assert.notEqual(second, 1.5);
+  // Bit 0 then bit 30: the value after both is the reference's second bit2float.
+  const afterFirst = referenceBit2Float((clean ^ 1) >>> 0);
+  assert.equal(flippedValue(FLOAT32, clean, [0, 30], encoded, 0, 'reference'), referenceBit2Float((float32Bits(afterFirst) ^ (1 << 30)) >>> 0));
 });

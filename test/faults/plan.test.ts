@@ -148,6 +148,11 @@ test('special flips: 0 -> -0 (sign), 2^127 -> Inf (bit 23), reference policy tur
   assert.equal(planFlipping(2 ** 127, 23).plan.faults[0]!.after, Infinity);
   assert.equal(planFlipping(2 ** 127, 23, 'reference').plan.faults[0]!.after, Math.fround(1e31));
   assert.ok(Number.isNaN(planFlipping(2 ** 127 * (1 + 2 ** -23), 23).plan.faults[0]!.after));
+  // An all-ones exponent with a mantissa (NaN in IEEE) is 1e31 in the reference, with the sign.
+  assert.equal(planFlipping(2 ** 127 * (1 + 2 ** -23), 23, 'reference').plan.faults[0]!.after, Math.fround(1e31));
+  assert.equal(planFlipping(1.5, 30, 'reference').plan.faults[0]!.after, Math.fround(1e31));
+  assert.equal(planFlipping(-1.5, 30, 'reference').plan.faults[0]!.after, -Math.fround(1e31));
+  assert.ok(Number.isNaN(planFlipping(1.5, 30).plan.faults[0]!.after));
 });
 
 test('JSON round trip and replay give bit-identical values, -0, Inf and NaN included', () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { thresholdsFromJSON } from '../../src/harden/index.js';
 import { assertDecisionsFollowRule } from '../helpers/decisions.js';
-import { runCli } from '../helpers/cli.js';
+import { expectUserError, runCli } from '../helpers/cli.js';
 import { writeTinyCnn } from '../helpers/tinymodel.js';
 import type { HardenCliResult } from '../../src/cli/harden.js';
 
@@ -34,4 +34,22 @@ test('harden fitact and proact: wired with their budgets, smooth-zero thresholds
   // Every decision follows the rule at the 1-point tolerance given (not a tolerance that accepts anything).
   assertDecisionsFollowRule(join(dir, 'pro.onnx'), pro.stderr, { tolerance: 0.01, weightDecays: [0.4, 0.004], layers: 2 });
   assert.equal((JSON.parse(pro.stdout) as HardenCliResult).thresholdValues, 1 + 16);
+});
+
+test('harden proact --flat-warmup --no-early-rollback: both reach the trials; other methods refuse them', () => {
+  const out = join(dir, 'flat.onnx');
+  const r = runCli([
+    'harden', '--method', 'proact', '--model', model, '--data', 'mnist', '--out', out, ...small,
+    '--train-images', '64', '--batch', '32', '--weight-decays', '4e-1,0', '--scalar-epochs', '1', '--vector-epochs', '1',
+    '--warmup-epochs', '1', '--flat-warmup', '--no-early-rollback', '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const decisions = (JSON.parse(readFileSync(join(dir, 'flat.decisions.json'), 'utf8')) as { decisions: { setting: Record<string, number> }[] }).decisions;
+  assert.ok(decisions.length >= 2);
+  for (const d of decisions) {
+    assert.equal(d.setting['warmupFactor'], 1);
+    assert.equal(d.setting['epochsRun'], 2, 'no early rollback: every trial runs its warm-up epoch and its epoch');
+  }
+  expectUserError(runCli(['harden', '--method', 'ranger', '--model', model, '--data', 'mnist', '--out', join(dir, 'r.onnx'), '--flat-warmup']), /--flat-warmup: only fitact and proact/);
+  expectUserError(runCli(['harden', '--method', 'fitact', '--model', model, '--data', 'mnist', '--out', join(dir, 'r.onnx'), '--no-early-rollback']), /--no-early-rollback: only proact rolls trials back/);
 });

@@ -5,13 +5,21 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { prepareGraph } from '../../src/graph/index.js';
+import { activationLayers, prepareGraph } from '../../src/graph/index.js';
+import { makeFaultable } from '../../src/campaign/index.js';
+import { resnet20 } from '../../src/zoo/index.js';
 import { openDataset, splitTrainValidation } from '../../src/data/index.js';
 import {
   FTCLIPACT_DEFAULTS,
   FTCLIPACT_REFERENCE,
+  applyThresholds,
+  candidateModel,
   evenlySpaced,
+  graphAccuracy,
   hardenFtClipAct,
+  layersFeedingActivations,
+  profilingSubset,
+  thresholdName,
   narrowInterval,
   profileActivations,
   uniformAuc,
@@ -109,4 +117,56 @@ test('ftclipact: bad budgets are one-line errors', async () => {
   await assert.rejects(hardenFtClipAct(graph, data, profile, { ...budget, bers: [2] }), /BER 2 is outside \(0, 1\)/);
   await assert.rejects(hardenFtClipAct(graph, data, profile, { ...budget, layers: [2] }), /layer 2 does not exist; the model has 2 activation layers/);
   await assert.rejects(hardenFtClipAct(graph, data, profile, { ...budget, tolerance: -1 }), /tolerance = -1/);
+});
+
+test("ftclipact paper mode: the layers feeding each activation (a ResNet block's second ReLU gets its second conv only)", () => {
+  assert.deepEqual(layersFeedingActivations(graph), [['conv1.weight', 'conv1.bias'], ['fc1.weight', 'fc1.bias']]);
+  const r = prepareGraph(resnet20());
+  const feeding = layersFeedingActivations(r);
+  const acts = activationLayers(r);
+  assert.equal(feeding.length, 19);
+  const names = (l: number) => feeding[l]!.filter((n) => n.endsWith('.weight'));
+  assert.deepEqual(names(0), ['conv1.weight']);
+  const relu2 = acts.findIndex((a) => a.node.includes('layer2.0.relu2'));
+  const relu1 = acts.findIndex((a) => a.node.includes('layer2.0.relu1'));
+  assert.deepEqual(names(relu2), ['layer2.0.conv2.weight'], 'the shortcut carries an earlier activation, not a layer of this one');
+  assert.deepEqual(names(relu1), ['layer2.0.conv1.weight']);
+  // Every conv and the classifier but the last Linear feed exactly one activation.
+  assert.equal(new Set(feeding.flat()).size, feeding.flat().length);
+});
+
+test('ftclipact paper mode: a candidate clips only layer i and its faults can hit only layer i', () => {
+  const feeding = layersFeedingActivations(graph);
+  const current = profile.layers.map((p) => p.layerMax);
+  for (const layer of [0, 1]) {
+    const c = candidateModel(graph, profile, 'paper', current, layer, 0.5, feeding);
+    const thresholds = [...c.graph.initializers.keys()].filter((n) => n.startsWith('proact.threshold.'));
+    assert.deepEqual(thresholds, [thresholdName(layer)], 'one clipped layer');
+    assert.equal(c.graph.initializers.get(thresholdName(layer))!.data[0], 0.5);
+    assert.equal(c.graph.nodes.filter((n) => n.op === 'Relu').length >= 1, true, 'the other layer stays a plain ReLU');
+    assert.deepEqual([...c.faulted!].sort(), [...feeding[layer]!, thresholdName(layer)].sort());
+    const surface = makeFaultable(c.graph, { kinds: ['weight', 'bias', 'threshold'] }).surface.filter((t) => c.faulted!.has(t.name));
+    assert.deepEqual(surface.map((t) => t.name).sort(), [...feeding[layer]!, thresholdName(layer)].sort());
+    // toolbox: every layer clipped (the searched one at the candidate), faults anywhere.
+    const t = candidateModel(graph, profile, 'toolbox', current, layer, 0.5, feeding);
+    assert.equal([...t.graph.initializers.keys()].filter((n) => n.startsWith('proact.threshold.')).length, 2);
+    assert.equal(t.faulted, undefined);
+  }
+});
+
+test('ftclipact paper mode: each layer is scored with only itself clipped and faulted; the result clips every layer', async () => {
+  const outcome = await hardenFtClipAct(graph, data, profile, { ...budget, rounds: 1, minRounds: 1, mode: 'paper' });
+  const feeding = layersFeedingActivations(graph);
+  const evalSet = profilingSubset(data.train, budget.images!, budget.seed!);
+  for (const d of outcome.decisions) {
+    assert.equal(d.setting['mode'], 'paper');
+    assert.equal(d.setting['faulted'], [...feeding[d.layer]!, thresholdName(d.layer)].join(','));
+    // The clean accuracy of the scored model is that of the unprotected model with only this layer clipped.
+    const only = applyThresholds(graph, [{ layer: d.layer, node: profile.layers[d.layer]!.node, kind: 'clip-zero', granularity: 'layer', thresholdName: thresholdName(d.layer), dims: [], values: Float32Array.of(d.setting['threshold'] as number) }], 'x');
+    assert.equal(d.setting['clean'], await graphAccuracy(only, evalSet, { threads: 1 }));
+  }
+  assert.equal(outcome.thresholds.length, 2);
+  const chosen = outcome.decisions.filter((d) => d.accepted).map((d) => d.setting['threshold']);
+  assert.deepEqual(outcome.thresholds.map((t) => t.values[0]), chosen);
+  await assert.rejects(hardenFtClipAct(graph, data, profile, { ...budget, mode: 'paper', faults: { surface: ['threshold'], referenceSurface: true } }), /--fi-mode paper: activation layer 0 .* has no conv\/linear weights feeding it/);
 });

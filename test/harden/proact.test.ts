@@ -17,6 +17,7 @@ import { profileActivations } from '../../src/harden/profile.js';
 import {
   ThresholdTrainer,
   buildThresholdProblem,
+  phaseSchedule,
   cacheCutValues,
   resolveGranularities,
   teacherProbabilities,
@@ -330,4 +331,43 @@ test('ProAct rejects bad options and a profile of another model with one-line er
     await assert.rejects(hardenProAct(graph, data, profile, opts), (e: unknown) => e instanceof ProactError && message.test(e.message) && !e.message.includes('\n'), `${JSON.stringify(opts)}`);
   const other: Profile = { images: 1, layers: profile.layers.slice(0, 1) };
   await assert.rejects(hardenProAct(graph, data, other, TINY), (e: unknown) => e instanceof ProactError && /1 layers but the model has 2/.test(e.message));
+});
+
+/** The reference's CosineLRwithWarmup(optimizer, W, warmup_lr, D).get_lr() at scheduler step t (rrelu/utils/lr_scheduler.py). */
+function referenceLr(t: number, base: number, W: number, warmupLr: number, D: number): number {
+  if (t < W) return ((base - warmupLr) * t) / W + warmupLr;
+  return 0.5 * base * (1 + Math.cos((Math.PI * (t - W)) / D));
+}
+
+test('flat warm-up: a phase schedule is the reference CosineLRwithWarmup (warmup_lr = base lr) step for step', () => {
+  for (const [epochs, warmup, perEpoch] of [[5, 5, 16], [100, 5, 3], [2, 1, 7]] as const) {
+    const flat = phaseSchedule(epochs, warmup, perEpoch, true);
+    const low = phaseSchedule(epochs, warmup, perEpoch, false);
+    const W = warmup * perEpoch;
+    const D = epochs * perEpoch;
+    for (let t = 0; t < W + D; t++) {
+      const ref = referenceLr(t, 1e-3, W, 1e-3, D) / 1e-3;
+      assert.ok(Math.abs((flat.at(t).lrFactor ?? NaN) - ref) < 1e-12, `step ${t}: ${(flat.at(t).lrFactor ?? NaN)} vs ${ref}`);
+      // The warm-up is flat: the full rate at every warm-up step, as at the first decay step.
+      if (t < W) {
+        assert.equal((flat.at(t).lrFactor ?? NaN), 1);
+        assert.equal((low.at(t).lrFactor ?? NaN), 0.1);
+      } else assert.equal((low.at(t).lrFactor ?? NaN), (flat.at(t).lrFactor ?? NaN));
+    }
+  }
+});
+
+test('ProAct with a flat warm-up records it, and its early test also runs during the warm-up', async () => {
+  const { graph, data, profile } = await tinySetup();
+  const r = await hardenProAct(graph, data, profile, { ...TINY, weightDecays: [40, 0], flatWarmup: true, scalarPhase: { epochs: 2, warmupEpochs: 2, lr: 1e-1 } });
+  for (const d of r.decisions) assert.equal(d.setting['warmupFactor'], 1);
+  // wd 40 at lr 0.1 at full rate collapses the layer-wise threshold within the first warm-up epoch:
+  // the flat warm-up's early test catches it there (a 0.1 x lr warm-up is not tested before epoch 3).
+  const strong = r.decisions.find((d) => d.setting['weightDecay'] === 40 && d.setting['granularity'] === 'layer')!;
+  assert.equal(strong.accepted, false, strong.note);
+  assert.equal(strong.setting['epochsRun'], 1, strong.note);
+  const low = await hardenProAct(graph, data, profile, { ...TINY, weightDecays: [40, 0], scalarPhase: { epochs: 2, warmupEpochs: 2, lr: 1e-1 } });
+  for (const d of low.decisions) assert.equal(d.setting['warmupFactor'], 0.1);
+  const lowStrong = low.decisions.find((d) => d.setting['weightDecay'] === 40 && d.setting['granularity'] === 'layer')!;
+  assert.ok(Number(lowStrong.setting['epochsRun']) >= 3, lowStrong.note);
 });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { activationLayers, numel, prepareGraph, readOnnxFile, type Graph } from '../../src/graph/index.js';
 import { Session } from '../../src/runtime/index.js';
-import { ARCHS, archInfo, buildModel, lenet5, resnet20 } from '../../src/zoo/index.js';
+import { ARCHS, archInfo, buildModel, lenet5, resnet20, resnet50Cifar } from '../../src/zoo/index.js';
 import { Rng } from '../../src/train/index.js';
 import { sharedFile } from '../helpers/shared.js';
 
@@ -154,4 +154,21 @@ test('architecture names and aliases', () => {
   assert.equal(archInfo('lenet').name, 'lenet5');
   assert.equal(archInfo('resnet20').name, 'resnet20');
   assert.throws(() => archInfo('resnet18'), /architecture 'resnet18' is unknown: use one of lenet5, alexnet-cifar/);
+});
+
+test('resnet50-cifar (shape-only): 49 activation layers, 2,940,928 elements, last 2048x4x4, 23.5 M parameters; classes change only the Linear', () => {
+  const g = resnet50Cifar();
+  const layers = activationLayers(g);
+  assert.equal(layers.length, 49);
+  assert.equal(sum(layers.map((l) => numel(l.dims))), 2940928);
+  assert.deepEqual(layers.at(-1)!.dims, [2048, 4, 4]);
+  assert.deepEqual(layers[0]!.dims, [64, 32, 32]);
+  let params = 0;
+  for (const t of g.initializers.values()) params += t.data.length;
+  // torch's CIFAR ResNet50 has 23,520,842 (with BatchNorm weight and bias); a folded layout keeps one bias per BN channel instead: 26,560 fewer.
+  assert.equal(params, 23520842 - 26560);
+  assert.deepEqual(g.initializers.get('linear.weight')!.dims, [10, 2048]);
+  const g100 = resnet50Cifar({ numClasses: 100 });
+  assert.deepEqual(activationSizes(g100), activationSizes(g));
+  assert.ok(!(Object.keys(ARCHS) as string[]).includes('resnet50-cifar'), 'shape-only: not a training architecture');
 });
