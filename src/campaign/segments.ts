@@ -368,7 +368,10 @@ export function startBoundaries(model: SegmentedModel, images: ArrayLike<number>
     if (b === undefined) throw new ProactError(`activation fault hits layer '${f.layer}', which is not a cut of this model: replay the plan with the surface it was made for`);
     activationStart.set(f.image, Math.min(activationStart.get(f.image) ?? NEVER, b));
   }
-  const cached = [0, ...(model.cache?.boundaries ?? [])];
+  // A trial with activation faults runs every image from the input: an activation computed from a cached
+  // boundary may differ in its last bits from one computed from the input, so using the cache would make
+  // the trial depend on --cache-mb (not part of the campaign key) and differ from its replay.
+  const cached = faults.activations.length > 0 ? [0] : [0, ...(model.cache?.boundaries ?? [])];
   const last = model.segments.length;
   const out = new Map<number, number>();
   for (let i = 0; i < images.length; i++) {
