@@ -591,7 +591,7 @@ function resultsTables(r: ResultsResult | undefined, file: string, command: stri
     ...head(['method']),
     ...campaigns.map((c) => `| ${[label(c.name), ...bers.map((ber) => cell(c, ber, (p) => `${num(p.n, 0)} / ${num(p.images, 0)} (${num(100 * p.ci, 2)})`))].join(' | ')} |`),
     '',
-    `**Difference to ${r.differences[0] ? label(r.differences[0].baseline) : 'the baseline'} (points): mean (95% interval); bold where the interval excludes 0**`,
+    `**Difference to ${r.differences[0] ? label(r.differences[0].baseline).replace(/\*\*/g, '') : 'the baseline'} (points): mean (95% interval); bold where the interval excludes 0**`,
     '',
     ...head(['method']),
     ...r.differences
