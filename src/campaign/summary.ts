@@ -4,7 +4,7 @@
  * comparison of two campaigns. The store only persists trials; every estimator reads them from here.
  */
 import { ProactError } from '../util/errors.js';
-import { DEFAULT_FAULT_MODEL, STRATA, STRATUM_STRIDE, faultModelToJSON, strataWeights, type Sampling } from '../faults/index.js';
+import { FAULT_MODEL_KEYS, STRATA, STRATUM_STRIDE, strataWeights, type Sampling } from '../faults/index.js';
 import { aucLog10, parseIntervalMethod, summarize, type AucLog10, type IntervalMethod, type Summary } from './stats.js';
 import { summarizeDesign } from './design.js';
 import { canonicalJson, damaged, type CampaignRecord, type ResultStore, type StoredTrial } from './store.js';
@@ -147,7 +147,9 @@ export function compareCampaigns(store: ResultStore, idA: number, idB: number, o
     if (campaignDesign(c).sampling !== 'plain')
       throw new ProactError(`campaign ${c.id} drew its trials in strata of its own model's critical flips, so its trial i is not paired with another model's; compare campaigns run with --sampling plain`);
   // Trials are paired only when both drew faults and images the same way.
-  for (const field of [...Object.keys(faultModelToJSON(DEFAULT_FAULT_MODEL)), 'images']) {
+  // The whole fault model (a key absent from a record is its default on both sides), the float32 scalar
+  // thresholds of a quantised reference surface (engine.ts keyOptions), and the images per trial.
+  for (const field of [...FAULT_MODEL_KEYS, 'scalarThresholds', 'images']) {
     const [va, vb] = [canonicalJson(a.options[field] ?? null), canonicalJson(b.options[field] ?? null)];
     if (va !== vb) throw new ProactError(`campaigns ${idA} and ${idB} differ in ${field} (${va} vs ${vb}): their trials are not paired; compare campaigns run with the same fault model and images`);
   }

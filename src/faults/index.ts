@@ -33,6 +33,7 @@ export {
 } from './counts.js';
 export {
   DEFAULT_FAULT_MODEL,
+  FAULT_MODEL_KEYS,
   describeFaultModel,
   faultModelFromJSON,
   faultModelToJSON,

@@ -163,6 +163,12 @@ export function faultModelToJSON(m: FaultModel): {
 /** The JSON object of a fault model (faultModelToJSON). */
 export type FaultModelJSON = ReturnType<typeof faultModelToJSON>;
 
+/**
+ * Every key faultModelToJSON may write (the optional ones only when they differ from the default): what
+ * two stored campaigns must agree on to have drawn the same faults. Checked against the type by the compiler.
+ */
+export const FAULT_MODEL_KEYS = ['format', 'count', 'policy', 'surface', 'referenceSurface', 'foldBatchNorm', 'fault', 'activations'] as const satisfies readonly (keyof FaultModelJSON)[];
+
 /** A fault model read from JSON (a campaign record, a queue recipe): every field must be there and valid. */
 export function faultModelFromJSON(value: unknown, what: string): FaultModel {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ProactError(`${what}: the fault model is not an object; recreate it with this version of proact`);

@@ -73,6 +73,24 @@ test('compareCampaigns pairs trial i with trial i: the difference interval is th
   }
 });
 
+test('compareCampaigns refuses campaigns whose fault models differ, also in the fields written only when not the default', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'proact-compare-model-'));
+  const s = openStore(join(dir, 'm.sqlite'));
+  try {
+    const base = spec('a.onnx');
+    const plain = s.findOrCreateCampaign(base).id;
+    const stuck = s.findOrCreateCampaign({ ...spec('c.onnx'), options: { ...base.options, fault: 'stuck-at-1' } }).id;
+    const acts = s.findOrCreateCampaign({ ...spec('d.onnx'), options: { ...base.options, activations: ['conv'] } }).id;
+    const scalars = s.findOrCreateCampaign({ ...spec('e.onnx'), options: { ...base.options, scalarThresholds: 'float32' } }).id;
+    for (const id of [plain, stuck, acts, scalars]) s.insertTrials(id, [record(0, 0.8)]);
+    assert.throws(() => compareCampaigns(s, plain, stuck), /differ in fault \(null vs "stuck-at-1"\)/);
+    assert.throws(() => compareCampaigns(s, plain, acts), /differ in activations/);
+    assert.throws(() => compareCampaigns(s, plain, scalars), /differ in scalarThresholds/);
+  } finally {
+    s.close();
+  }
+});
+
 test('proact campaign compare prints the paired table and a verdict; a bad id is one line, exit 2', () => {
   const dir = mkdtempSync(join(tmpdir(), 'proact-compare-cli-'));
   const { db, a, b } = store(dir, 1500);
