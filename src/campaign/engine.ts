@@ -193,6 +193,7 @@ export function resolveSampling(o: Pick<CampaignOptions, 'sampling' | 'images' |
 /** Options that change results: they, the model hash, the data and the seed make the campaign's key. */
 function keyOptions(o: CampaignOptions, bers: number[], trials: number, criticalBits: number | null): JsonObject {
   const design = resolveSampling(o);
+  const faults = resolveFaultModel(o.faults);
   const opts: JsonObject = {
     sampling: design.sampling,
     images: design.images,
@@ -201,7 +202,7 @@ function keyOptions(o: CampaignOptions, bers: number[], trials: number, critical
     bers,
     trials,
     // Flat in the options (format, count, policy, surface, referenceSurface, foldBatchNorm), as every stored campaign has them.
-    ...faultModelToJSON(resolveFaultModel(o.faults)),
+    ...faultModelToJSON(faults),
     batchSize: o.batchSize ?? 250,
   };
   // The set-up cost steers automatic image counts only.
@@ -210,7 +211,6 @@ function keyOptions(o: CampaignOptions, bers: number[], trials: number, critical
   if (criticalBits !== null) opts.criticalBits = criticalBits;
   // Under the reference surface, scalar thresholds keep their float32 values in a quantised model (as the
   // reference stores them); campaigns stored before that rule quantised them, so the key keeps them apart.
-  const faults = resolveFaultModel(o.faults);
   if (faults.referenceSurface && faults.format !== 'float32') opts.scalarThresholds = 'float32';
   if (o.precision !== undefined) {
     opts.precision = o.precision;
@@ -496,7 +496,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   try {
     const { id, created, done } = openCampaign(store, prepared, o);
     const planner = prepared.planner;
-    const context = trialContext(prepared, prepared.clean, prepared.batchSize, threads, seed, { segments: prepared.segments, format: resolveFaultModel(o.faults).format, policy: resolveFaultModel(o.faults).policy });
+    const { format, policy } = resolveFaultModel(o.faults);
+    const context = trialContext(prepared, prepared.clean, prepared.batchSize, threads, seed, { segments: prepared.segments, format, policy });
     const planned = plannedTrials(bers, trials, shard);
     o.onStart?.({
       campaignId: id,

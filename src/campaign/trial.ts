@@ -138,7 +138,7 @@ export function imagesOfTrial(ctx: Pick<TrialContext, 'seed' | 'evalSet'>, task:
 }
 
 /** The weight faults that change a stored word (a stuck-at cell holding its stuck value changes nothing). */
-function effectiveFaults(faults: FaultPlan['faults']): FaultPlan['faults'] {
+export function effectiveFaults(faults: FaultPlan['faults']): FaultPlan['faults'] {
   return faults.filter((f) => !(Object.is(f.before, f.after) || (Number.isNaN(f.before) && Number.isNaN(f.after))));
 }
 

@@ -14,6 +14,7 @@ import {
   applyPlanToBytes,
   campaignPlanner,
   campaignSegments,
+  effectiveFaults,
   faultSurface,
   loadCampaignInputs,
   makeFaultable,
@@ -260,7 +261,7 @@ async function replaySegmented(o: ReplayOptions, parsed: FaultPlan, text: string
   const clean = await runClean(inputs, batchSize, threads);
   const ctx = trialContext(inputs, clean, batchSize, threads, plan.seed, { segments, format: plan.format, policy: plan.policy });
   const outcome = await runTrial(ctx, { ber: plan.ber, trial: plan.trial, faults: plan.faults, ...(plan.activations ? { activations: plan.activations } : {}), images });
-  const hits = { weights: plan.faults.filter((f) => !Object.is(f.before, f.after)), activations: plan.activations ?? [] };
+  const hits = { weights: effectiveFaults(plan.faults), activations: plan.activations ?? [] };
   const run = await runSegments({ segments: segments!, evalSet: inputs.evalSet, batchSize, threads, format: plan.format, policy: plan.policy }, startBoundaries(segments!, subset, hits, true), hits, true);
   const classes = run.logits!.values().next().value?.length ?? 0;
   const logits = new Float32Array(subset.length * classes);
