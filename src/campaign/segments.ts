@@ -23,8 +23,8 @@ import { applyActivationFaults, toFormat, type ActivationFault, type ActivationL
 import { Session } from '../runtime/index.js';
 import { applyPlanToBytes, makeFaultable } from './model.js';
 
-/** The evaluation images a segmented run reads (trial.ts's EvalSet). */
-interface Images {
+/** The evaluation images a segmented run reads: trial.ts's EvalSet without its labels (defined here, as trial.ts imports this file). */
+export interface EvalImages {
   x: Float32Array;
   count: number;
   shape: readonly [number, number, number];
@@ -323,7 +323,7 @@ export async function releaseSegmentSessions(model: SegmentedModel): Promise<voi
 /** What a segmented run needs from a campaign (a subset of TrialContext). */
 export interface SegmentRunContext {
   segments: SegmentedModel;
-  evalSet: Images;
+  evalSet: EvalImages;
   batchSize: number;
   threads: number;
   /** Number format and float policy of activation faults (the campaign's). */

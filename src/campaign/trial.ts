@@ -6,14 +6,11 @@
 import { trialImages, type ActivationFault, type FaultPlan, type FloatPolicy } from '../faults/index.js';
 import { Session, checkModelContract, runClassifier, type ContractExpectation } from '../runtime/index.js';
 import { applyPlanToBytes } from './model.js';
-import { runSegments, startBoundaries, type SegmentFaults, type SegmentedModel } from './segments.js';
+import { runSegments, startBoundaries, type EvalImages, type SegmentFaults, type SegmentedModel } from './segments.js';
 
 /** The evaluation images decoded once per campaign (shareable with workers through SharedArrayBuffer). */
-export interface EvalSet {
-  x: Float32Array;
+export interface EvalSet extends EvalImages {
   labels: Int32Array;
-  count: number;
-  shape: readonly [number, number, number];
 }
 
 export interface TrialContext {
